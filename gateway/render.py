@@ -1,0 +1,42 @@
+"""Renders gateway/envoy.yaml.tmpl with ports and limits from the environment.
+
+Usage: python -m gateway.render [OUTPUT]   (stdout when OUTPUT is omitted)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from string import Template
+
+GATEWAY_DIR = Path(__file__).resolve().parent
+TEMPLATE = GATEWAY_DIR / "envoy.yaml.tmpl"
+
+DEFAULTS: Mapping[str, str] = {
+    "HTTP_HOST": "127.0.0.1",
+    "HTTP_PORT": "8080",
+    "GRPC_HOST": "127.0.0.1",
+    "GRPC_PORT": "50051",
+    "ENVOY_ADMIN_HOST": "127.0.0.1",
+    "ENVOY_ADMIN_PORT": "9901",
+    "DESCRIPTOR_PATH": str(GATEWAY_DIR / "imagegen.pb"),
+    "BODY_LIMIT_BYTES": str(64 * 1024 * 1024),
+    # Longest silence tolerated on a request; SSE keepalives arrive far more often.
+    "IDLE_TIMEOUT": "900s",
+}
+
+
+def render(overrides: Mapping[str, str] | None = None) -> str:
+    values = {name: os.environ.get(name, default) for name, default in DEFAULTS.items()}
+    values.update(overrides or {})
+    return Template(TEMPLATE.read_text()).substitute(values)
+
+
+if __name__ == "__main__":
+    text = render()
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(text)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,130 @@
+"""The boto3 `bedrock-runtime` client, its bounded thread pool, and Bedrock's error table.
+
+boto3 is synchronous, so every InvokeModel runs in a thread pool sized like botocore's
+connection pool; the event loop never blocks. Bedrock errors become `ApiError`s with the
+status an OpenAI client expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from service.config import Settings
+from service.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# Bedrock error code -> (HTTP status for our client, OpenAI error code).
+ERROR_TABLE: Mapping[str, tuple[int, str]] = {
+    "ValidationException": (400, "invalid_request"),
+    "ResourceNotFoundException": (404, "model_not_found"),
+    "AccessDeniedException": (403, "access_denied"),
+    "ServiceQuotaExceededException": (429, "quota_exceeded"),
+    "ThrottlingException": (429, "rate_limit_exceeded"),
+    "ModelNotReadyException": (429, "model_not_ready"),
+    "ModelTimeoutException": (504, "model_timeout"),
+    "ModelErrorException": (502, "model_error"),
+    "InternalServerException": (502, "upstream_error"),
+    "ServiceUnavailableException": (503, "service_unavailable"),
+}
+CONTENT_FILTER_MARK = "blocked by our content filters"
+
+# Keyword names of InvokeModel for the X-Amzn-Bedrock-* options.
+BedrockOptions = Mapping[str, str]
+
+
+def map_client_error(error: ClientError, model: str) -> ApiError:
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "") or str(error)
+    if code == "ValidationException" and CONTENT_FILTER_MARK in message:
+        return ApiError(400, message, param="prompt", code="content_policy_violation")
+    status, openai_code = ERROR_TABLE.get(code, (502, "upstream_error"))
+    if status == 404:
+        return ApiError(
+            404, f"Bedrock cannot find model '{model}': {message}", param="model", code=openai_code
+        )
+    return ApiError(status, f"Bedrock {code or 'error'}: {message}", code=openai_code)
+
+
+class BedrockRuntime:
+    """InvokeModel for image models, off the event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        config = Config(
+            max_pool_connections=settings.bedrock_max_concurrency,
+            connect_timeout=settings.bedrock_connect_timeout_s,
+            read_timeout=settings.bedrock_read_timeout_s,
+            retries={"mode": "standard", "total_max_attempts": settings.bedrock_max_attempts},
+        )
+        # The local emulator needs some credentials for SigV4; any value will do.
+        credentials = (
+            {"aws_access_key_id": "emulator", "aws_secret_access_key": "emulator"}
+            if settings.backend == "emulator"
+            else {}
+        )
+        self._client = boto3.session.Session().client(
+            "bedrock-runtime", region_name=settings.aws_region, config=config, **credentials
+        )
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.bedrock_max_concurrency, thread_name_prefix="bedrock"
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        return str(self._client.meta.endpoint_url)
+
+    async def invoke(
+        self, model: str, body: Mapping[str, Any], options: BedrockOptions
+    ) -> dict[str, Any]:
+        """One InvokeModel call; the parsed JSON answer or an `ApiError`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._invoke, model, body, options)
+
+    def _invoke(
+        self, model: str, body: Mapping[str, Any], options: BedrockOptions
+    ) -> dict[str, Any]:
+        try:
+            response = self._client.invoke_model(
+                modelId=model,
+                body=json.dumps(body).encode(),
+                contentType="application/json",
+                accept="application/json",
+                **options,
+            )
+            payload = json.loads(response["body"].read())
+        except ClientError as exc:
+            raise map_client_error(exc, model) from exc
+        except (ConnectTimeoutError, EndpointConnectionError) as exc:
+            raise ApiError(
+                503, f"Bedrock is unreachable: {exc}", code="upstream_unreachable"
+            ) from exc
+        except ReadTimeoutError as exc:
+            raise ApiError(
+                504, f"Bedrock did not answer in time: {exc}", code="upstream_timeout"
+            ) from exc
+        except (BotoCoreError, ValueError) as exc:
+            log.exception("InvokeModel %s failed", model)
+            raise ApiError(502, f"Bedrock call failed: {exc}", code="upstream_error") from exc
+        if not isinstance(payload, dict):
+            raise ApiError(502, "Bedrock returned an unexpected answer.", code="upstream_error")
+        return payload
+
+    def close(self) -> None:
+        # Queued calls are dropped; running ones finish in their threads.
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._client.close()

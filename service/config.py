@@ -1,0 +1,128 @@
+"""All settings of the service, read from environment variables and validated at start-up.
+
+`Settings.from_env()` is the only place that reads the environment; a bad value stops
+start-up with a message naming the variable. The README lists every variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+# Large enough for the biggest single image event (a 4.2 MP PNG can reach ~13 MB) and for
+# request bodies; the HTTP face also splits big JSON answers into 1 MiB chunks.
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _model_params(env: Mapping[str, str]) -> Mapping[str, Mapping[str, Any]]:
+    raw = env.get("DEFAULT_MODEL_PARAMS", "").strip()
+    if not raw:
+        return MappingProxyType({})
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"DEFAULT_MODEL_PARAMS is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ConfigError(
+            'DEFAULT_MODEL_PARAMS must be a JSON object of objects: {"<model id>": {...}}'
+        )
+    # Read-only views: defaults are shared by every request and must never change.
+    return MappingProxyType({model: MappingProxyType(params) for model, params in parsed.items()})
+
+
+@dataclass(frozen=True)
+class Settings:
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    backend: str = "emulator"  # "emulator" (local stand-in) or "aws"
+    aws_region: str = "us-east-1"
+    bedrock_max_concurrency: int = 16
+    bedrock_connect_timeout_s: float = 10.0
+    bedrock_read_timeout_s: float = 300.0
+    bedrock_max_attempts: int = 3
+    s3_bucket: str = ""
+    s3_accelerate: bool = False
+    s3_url_expires_s: int = 3600
+    sse_keepalive_s: float = 10.0
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    default_model_params: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return cls(
+            grpc_host=env.get("GRPC_HOST", "").strip() or "127.0.0.1",
+            grpc_port=_int(env, "GRPC_PORT", 50051, 0, 65535),
+            backend=_choice(env, "IMAGES_BACKEND", "emulator", ("emulator", "aws")),
+            aws_region=region,
+            bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 16, 1, 1024),
+            bedrock_connect_timeout_s=_float(env, "BEDROCK_CONNECT_TIMEOUT", 10.0, 0.1, 600),
+            bedrock_read_timeout_s=_float(env, "BEDROCK_READ_TIMEOUT", 300.0, 0.1, 3600),
+            bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
+            s3_bucket=env.get("AWS_S3_BUCKET", "").strip(),
+            s3_accelerate=_bool(env, "AWS_S3_ACCELERATE", False),
+            # SigV4 presigned URLs live at most 7 days.
+            s3_url_expires_s=_int(env, "S3_URL_EXPIRES", 3600, 1, 604800),
+            sse_keepalive_s=_float(env, "SSE_KEEPALIVE_INTERVAL", 10.0, 0.05, 300),
+            max_message_bytes=_int(
+                env, "GRPC_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, 4 << 20, 1 << 30
+            ),
+            default_model_params=_model_params(env),
+            log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        )

@@ -1,0 +1,121 @@
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ListModelsHttpRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class BedrockOptions(_message.Message):
+    __slots__ = ("guardrail_identifier", "guardrail_version", "trace", "service_tier", "performance_latency")
+    GUARDRAIL_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    PERFORMANCE_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    guardrail_identifier: str
+    guardrail_version: str
+    trace: str
+    service_tier: str
+    performance_latency: str
+    def __init__(self, guardrail_identifier: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., trace: _Optional[str] = ..., service_tier: _Optional[str] = ..., performance_latency: _Optional[str] = ...) -> None: ...
+
+class ImageGenerationRequest(_message.Message):
+    __slots__ = ("prompt", "model", "n", "size", "quality", "style", "response_format", "output_format", "output_compression", "stream", "partial_images", "background", "moderation", "user", "safety_identifier", "extra_params", "bedrock")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    BACKGROUND_FIELD_NUMBER: _ClassVar[int]
+    MODERATION_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    BEDROCK_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    model: str
+    n: int
+    size: str
+    quality: str
+    style: str
+    response_format: str
+    output_format: str
+    output_compression: int
+    stream: bool
+    partial_images: int
+    background: str
+    moderation: str
+    user: str
+    safety_identifier: str
+    extra_params: _struct_pb2.Struct
+    bedrock: BedrockOptions
+    def __init__(self, prompt: _Optional[str] = ..., model: _Optional[str] = ..., n: _Optional[int] = ..., size: _Optional[str] = ..., quality: _Optional[str] = ..., style: _Optional[str] = ..., response_format: _Optional[str] = ..., output_format: _Optional[str] = ..., output_compression: _Optional[int] = ..., stream: _Optional[bool] = ..., partial_images: _Optional[int] = ..., background: _Optional[str] = ..., moderation: _Optional[str] = ..., user: _Optional[str] = ..., safety_identifier: _Optional[str] = ..., extra_params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., bedrock: _Optional[_Union[BedrockOptions, _Mapping]] = ...) -> None: ...
+
+class Image(_message.Message):
+    __slots__ = ("index", "data", "url", "output_format", "width", "height")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    data: bytes
+    url: str
+    output_format: str
+    width: int
+    height: int
+    def __init__(self, index: _Optional[int] = ..., data: _Optional[bytes] = ..., url: _Optional[str] = ..., output_format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class PartialImage(_message.Message):
+    __slots__ = ("index", "partial_image_index", "data", "output_format", "width", "height")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_IMAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    partial_image_index: int
+    data: bytes
+    output_format: str
+    width: int
+    height: int
+    def __init__(self, index: _Optional[int] = ..., partial_image_index: _Optional[int] = ..., data: _Optional[bytes] = ..., output_format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens", "total_tokens")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
+
+class ImageGenerationEvent(_message.Message):
+    __slots__ = ("partial_image", "image", "usage", "created")
+    PARTIAL_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    partial_image: PartialImage
+    image: Image
+    usage: Usage
+    created: int
+    def __init__(self, partial_image: _Optional[_Union[PartialImage, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., created: _Optional[int] = ...) -> None: ...

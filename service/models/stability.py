@@ -1,0 +1,148 @@
+"""Stability AI on Bedrock (SD3.5 Large, Stable Image Core, Stable Image Ultra).
+
+Each call returns exactly one image, so `n` becomes n parallel calls. `size` picks the
+nearest supported aspect ratio; the model decides the pixel size (about 1 MP), listed in
+`ASPECT_SIZES`. A content-filter outcome arrives as HTTP 200 with `finish_reasons` set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from service.errors import ApiError
+from service.models.base import (
+    BedrockCall,
+    Field,
+    GenerationParams,
+    ModelFamily,
+    ModelSpec,
+    batch_seeds,
+    check_object,
+    split_batches,
+    unsupported_value,
+)
+
+# aspect_ratio -> the pixel size the models return for it.
+ASPECT_SIZES: Mapping[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "2:3": (832, 1216),
+    "3:2": (1216, 832),
+    "4:5": (896, 1088),
+    "5:4": (1088, 896),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}
+SEED_MAX = 4_294_967_294
+# Stability models have one quality level; these OpenAI values honestly mean "the default".
+QUALITIES = ("auto", "standard")
+
+_COMMON_EXTRAS: dict[str, Field] = {
+    "negative_prompt": Field(str, max_length=10_000),
+    "seed": Field(int, low=0, high=SEED_MAX),
+    "aspect_ratio": Field(str, choices=tuple(ASPECT_SIZES)),
+}
+_SD35_EXTRAS: dict[str, Field] = {
+    **_COMMON_EXTRAS,
+    "mode": Field(str, choices=("text-to-image", "image-to-image")),
+    "image": Field(str, min_length=1),
+    "strength": Field(float, low=0.0, high=1.0),
+}
+
+
+def _stability(
+    model_id: str, name: str, formats: tuple[str, ...], extras: dict[str, Field]
+) -> ModelSpec:
+    return ModelSpec(
+        model_id=model_id,
+        name=name,
+        provider="Stability AI",
+        max_images_per_call=1,
+        native_formats=formats,
+        default_size=ASPECT_SIZES["1:1"],
+        max_prompt_chars=10_000,
+        extras=extras,
+    )
+
+
+MODELS = {
+    "stability.sd3-5-large-v1:0": _stability(
+        "stability.sd3-5-large-v1:0", "SD3.5 Large", ("png", "jpeg", "webp"), _SD35_EXTRAS
+    ),
+    **{
+        model_id: _stability(model_id, name, ("png", "jpeg"), _COMMON_EXTRAS)
+        for model_id, name in (
+            ("stability.stable-image-core-v1:0", "Stable Image Core"),
+            ("stability.stable-image-core-v1:1", "Stable Image Core"),
+            ("stability.stable-image-ultra-v1:0", "Stable Image Ultra"),
+            ("stability.stable-image-ultra-v1:1", "Stable Image Ultra"),
+        )
+    },
+}
+
+
+def nearest_aspect_ratio(width: int, height: int) -> str:
+    """The supported aspect ratio closest to width:height (compared on a log scale)."""
+    target = math.log(width / height)
+    return min(ASPECT_SIZES, key=lambda r: abs(math.log(_ratio(r)) - target))
+
+
+def _ratio(aspect: str) -> float:
+    w, h = aspect.split(":")
+    return int(w) / int(h)
+
+
+class StabilityImage(ModelFamily):
+    models = MODELS
+
+    def _aspect_ratio(self, params: GenerationParams) -> str:
+        explicit = params.extras.get("aspect_ratio")
+        if isinstance(explicit, str) and explicit in ASPECT_SIZES:
+            return explicit
+        return nearest_aspect_ratio(*params.size) if params.size else "1:1"
+
+    def output_size(self, params: GenerationParams) -> tuple[int, int]:
+        return ASPECT_SIZES[self._aspect_ratio(params)]
+
+    def build_calls(self, params: GenerationParams) -> list[BedrockCall]:
+        spec = self.check_common(params)
+        extras = check_object(params.extras, spec.extras)
+        if params.quality is not None and params.quality not in QUALITIES:
+            raise unsupported_value("quality", params.quality, spec.model_id, QUALITIES)
+        body: dict[str, Any] = {
+            "prompt": params.prompt,
+            "aspect_ratio": self._aspect_ratio(params),
+            "output_format": self.native_format(params),
+            **extras,
+        }
+        batches = split_batches(params.n, spec.max_images_per_call)
+        seeds = batch_seeds(body.pop("seed", None), len(batches), SEED_MAX)
+        return [
+            BedrockCall(
+                body=body | ({"seed": seed} if seed is not None else {}),
+                first_index=first,
+                image_count=count,
+            )
+            for (first, count), seed in zip(batches, seeds, strict=True)
+        ]
+
+    def read_images(self, spec: ModelSpec, payload: Mapping[str, Any]) -> list[str]:
+        reasons = payload.get("finish_reasons") or [None]
+        reason = reasons[0]
+        if isinstance(reason, str) and reason.startswith("Filter reason"):
+            raise ApiError(
+                400,
+                f"The request was blocked by {spec.name}'s content filter ({reason}). "
+                "Rephrase the prompt and try again.",
+                param="prompt",
+                code="content_policy_violation",
+            )
+        if reason is not None:
+            raise ApiError(502, f"{spec.model_id} failed: {reason}", code="model_error")
+        images = payload.get("images")
+        if not isinstance(images, list) or len(images) != 1 or not isinstance(images[0], str):
+            raise ApiError(502, f"{spec.model_id} returned no image.", code="model_error")
+        return images

@@ -1,0 +1,191 @@
+"""The OpenAI wire format: JSON body -> `ImageGenerationRequest`, events -> JSON or SSE bytes.
+
+Pure conversions, no I/O: the servicer decides when bytes are sent. Unknown top-level JSON
+fields are provider-specific extras and travel in `extra_params`; the X-Amzn-Bedrock-*
+headers (lower-cased gRPC metadata after Envoy) fill `bedrock`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from imagegen.v1 import images_pb2 as pb
+from service.errors import ApiError, invalid_param
+from service.models.base import ModelSpec
+from service.pipeline import ImageEvent, PartialImageEvent, Plan
+from service.usage import Usage
+
+JSON = "application/json"
+SSE = "text/event-stream"
+KEEPALIVE = b": keepalive\n\n"
+CHUNK_BYTES = 1 << 20  # Envoy forwards each message as one chunk; keep them modest
+
+# OpenAI request fields and the JSON type each must have.
+_FIELDS: Mapping[str, type] = {
+    "prompt": str,
+    "model": str,
+    "n": int,
+    "size": str,
+    "quality": str,
+    "style": str,
+    "response_format": str,
+    "output_format": str,
+    "output_compression": int,
+    "stream": bool,
+    "partial_images": int,
+    "background": str,
+    "moderation": str,
+    "user": str,
+    "safety_identifier": str,
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
+
+# gRPC metadata key (Envoy lower-cases header names) -> BedrockOptions field.
+BEDROCK_HEADERS: Mapping[str, str] = {
+    "x-amzn-bedrock-guardrailidentifier": "guardrail_identifier",
+    "x-amzn-bedrock-guardrailversion": "guardrail_version",
+    "x-amzn-bedrock-trace": "trace",
+    "x-amzn-bedrock-service-tier": "service_tier",
+    "x-amzn-bedrock-performanceconfig-latency": "performance_latency",
+}
+
+
+def parse_request(body: bytes, headers: Mapping[str, str]) -> pb.ImageGenerationRequest:
+    """Build the typed request from the raw JSON body and the request headers."""
+    try:
+        data = json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
+
+    request = pb.ImageGenerationRequest()
+    extras: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = _FIELDS.get(key)
+        if kind is None:
+            extras[key] = value
+            continue
+        if value is None:  # some clients send null for "not given"
+            continue
+        # JSON true is a Python int; 2.0 is an acceptable integer.
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise invalid_param(key, f"'{key}' must be {_TYPE_NAMES[kind]}.", code="invalid_type")
+        if isinstance(value, int) and not -(2**31) <= value < 2**31:
+            raise invalid_param(key, f"'{key}' is out of range.")
+        setattr(request, key, value)
+    if extras:
+        request.extra_params.update(extras)
+    for header, option in BEDROCK_HEADERS.items():
+        if header in headers:
+            setattr(request.bedrock, option, headers[header])
+    return request
+
+
+def _dumps(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"text_tokens": usage.input_tokens, "image_tokens": 0},
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _description(plan: Plan) -> dict[str, Any]:
+    """Fields OpenAI adds next to the images, describing what was produced."""
+    width, height = plan.size
+    return {
+        "background": "opaque",
+        "output_format": plan.common.output_format,
+        "quality": plan.common.quality or "auto",
+        "size": f"{width}x{height}",
+    }
+
+
+def response_json(plan: Plan, images: list[ImageEvent]) -> Iterator[bytes]:
+    """The non-streaming answer, in chunks of at most CHUNK_BYTES."""
+    as_url = plan.common.response_format == "url"
+    payload = {
+        "created": plan.created,
+        "data": [
+            {"url": image.url} if as_url else {"b64_json": _b64(image.data)}
+            for image in sorted(images, key=lambda image: image.index)
+        ],
+        **_description(plan),
+        "usage": usage_json(plan.usage),
+    }
+    body = _dumps(payload)
+    for start in range(0, len(body), CHUNK_BYTES):
+        yield body[start : start + CHUNK_BYTES]
+
+
+def sse_event(name: str, payload: Mapping[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + _dumps(payload) + b"\n\n"
+
+
+def sse_partial(plan: Plan, event: PartialImageEvent) -> bytes:
+    name = "image_generation.partial_image"
+    return sse_event(
+        name,
+        {
+            "type": name,
+            "b64_json": _b64(event.data),
+            "partial_image_index": event.partial_image_index,
+            "image_index": event.index,
+            "created_at": plan.created,
+            **_description(plan),
+        },
+    )
+
+
+def sse_completed(plan: Plan, event: ImageEvent) -> bytes:
+    """One finished image; with response_format=url it carries the URL next to b64_json."""
+    name = "image_generation.completed"
+    payload: dict[str, Any] = {
+        "type": name,
+        "b64_json": _b64(event.data),
+        "image_index": event.index,
+        "created_at": plan.created,
+        **_description(plan),
+    }
+    if event.url:
+        payload["url"] = event.url
+    if event.usage is not None:
+        payload["usage"] = usage_json(event.usage)
+    return sse_event(name, payload)
+
+
+def sse_error(error: ApiError) -> bytes:
+    return sse_event("error", {"type": "error", **error.body()})
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def error_json(error: ApiError) -> bytes:
+    return _dumps(error.body())
+
+
+def _model_object(spec: ModelSpec) -> dict[str, Any]:
+    return {"id": spec.model_id, "object": "model", "created": 0, "owned_by": spec.provider}
+
+
+def model_json(spec: ModelSpec) -> bytes:
+    return _dumps(_model_object(spec))
+
+
+def model_list_json(specs: list[ModelSpec]) -> bytes:
+    return _dumps({"object": "list", "data": [_model_object(spec) for spec in specs]})

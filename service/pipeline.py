@@ -1,0 +1,191 @@
+"""The one pipeline behind both faces: validate, plan the Bedrock calls, run them, emit events.
+
+`prepare()` does every check that can fail before any work starts, so the HTTP face can
+still answer a plain 400. `run()` starts the Bedrock calls concurrently (bounded by the
+Bedrock pool) and yields each image as soon as its call returns, previews first. Closing
+the event stream (client gone, deadline passed) cancels every call not yet finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from imagegen.v1 import images_pb2 as pb
+from service import imaging, usage
+from service.errors import ApiError
+from service.models.base import BedrockCall, GenerationParams, deep_merge
+from service.models.registry import ResolvedModel, resolve
+from service.validation import CommonParams, validate
+
+log = logging.getLogger(__name__)
+
+
+class Invoker(Protocol):
+    async def invoke(
+        self, model: str, body: Mapping[str, Any], options: Mapping[str, str]
+    ) -> dict[str, Any]: ...
+
+
+class Store(Protocol):
+    async def put(self, data: bytes, output_format: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request and the Bedrock calls that will answer it."""
+
+    common: CommonParams
+    params: GenerationParams
+    model: ResolvedModel
+    calls: list[BedrockCall]
+    size: tuple[int, int]
+    native_format: str
+    input_tokens: int
+    created: int
+
+    @property
+    def usage(self) -> usage.Usage:
+        """Usage of the whole request: every image it asked for was produced."""
+        return usage.Usage(input_tokens=self.input_tokens, output_tokens=self.common.n)
+
+
+@dataclass(frozen=True)
+class PartialImageEvent:
+    index: int
+    partial_image_index: int
+    data: bytes
+    output_format: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ImageEvent:
+    index: int
+    data: bytes
+    url: str  # set when response_format is url (data is kept for the renderers to choose)
+    output_format: str
+    width: int
+    height: int
+    usage: usage.Usage | None = None  # set on the request's last image only
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    usage: usage.Usage
+
+
+Event = PartialImageEvent | ImageEvent | UsageEvent
+
+
+class Pipeline:
+    def __init__(
+        self,
+        bedrock: Invoker,
+        store: Store | None,
+        default_model_params: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self._bedrock = bedrock
+        self._store = store
+        self._defaults = default_model_params
+
+    def prepare(self, request: pb.ImageGenerationRequest) -> Plan:
+        """Every check that can fail before Bedrock is called (raises ApiError)."""
+        common = validate(request, has_bucket=self._store is not None)
+        model = resolve(common.model)
+        # Server-wide defaults first, request values win; the defaults are never mutated.
+        defaults = self._defaults.get(common.model) or self._defaults.get(model.spec.model_id, {})
+        params = GenerationParams(
+            model_id=model.spec.model_id,
+            invoke_id=model.invoke_id,
+            prompt=common.prompt,
+            n=common.n,
+            size=common.size,
+            quality=common.quality,
+            style=common.style,
+            output_format=common.output_format,
+            extras=deep_merge(dict(defaults), common.extras),
+        )
+        calls = model.family.build_calls(params)
+        if common.user:
+            log.info("request for %s by user %r", model.spec.model_id, common.user)
+        return Plan(
+            common=common,
+            params=params,
+            model=model,
+            calls=calls,
+            size=model.family.output_size(params),
+            native_format=model.family.native_format(params),
+            input_tokens=usage.count_tokens(common.prompt),
+            created=int(time.time()),
+        )
+
+    async def run(self, plan: Plan) -> AsyncIterator[Event]:
+        """Yield previews and images as calls finish, then usage once."""
+        tasks = [asyncio.create_task(self._invoke(plan, call)) for call in plan.calls]
+        produced = 0
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                call, images = await next_done
+                for offset, b64 in enumerate(images):
+                    produced += 1
+                    last = produced == plan.common.n
+                    async for event in self._finish_image(
+                        plan, call.first_index + offset, b64, last
+                    ):
+                        yield event
+            yield UsageEvent(plan.usage)
+        finally:
+            # Whatever stopped us (error, cancelled client), no call keeps running for nothing.
+            for task in tasks:
+                task.cancel()
+
+    async def _invoke(self, plan: Plan, call: BedrockCall) -> tuple[BedrockCall, list[str]]:
+        payload = await self._bedrock.invoke(
+            plan.params.invoke_id, call.body, plan.common.bedrock_options
+        )
+        images = plan.model.family.read_images(plan.model.spec, payload)
+        if len(images) != call.image_count:
+            raise ApiError(
+                502,
+                f"{plan.model.spec.model_id} returned {len(images)} images, "
+                f"expected {call.image_count}.",
+                code="model_error",
+            )
+        return call, images
+
+    async def _finish_image(
+        self, plan: Plan, index: int, b64: str, last: bool
+    ) -> AsyncIterator[Event]:
+        common = plan.common
+        image = await asyncio.to_thread(
+            imaging.finalize,
+            imaging.decode_base64(b64),
+            plan.native_format,
+            common.output_format,
+            common.output_compression,
+        )
+        if common.partial_images:
+            frames = await asyncio.to_thread(imaging.previews, image, common.partial_images)
+            for number, frame in enumerate(frames):
+                yield PartialImageEvent(
+                    index, number, frame, image.output_format, image.width, image.height
+                )
+        url = ""
+        if common.response_format == "url":
+            assert self._store is not None  # validate() refuses url without a bucket
+            url = await self._store.put(image.data, image.output_format)
+        yield ImageEvent(
+            index=index,
+            data=image.data,
+            url=url,
+            output_format=image.output_format,
+            width=image.width,
+            height=image.height,
+            usage=plan.usage if last else None,
+        )

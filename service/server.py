@@ -1,0 +1,73 @@
+"""Builds the grpc.aio server: servicers, health, reflection, logging interceptor, limits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from imagegen.v1 import images_pb2 as pb
+from imagegen.v1 import images_pb2_grpc as pb_grpc
+from service import usage
+from service.bedrock import BedrockRuntime
+from service.config import Settings
+from service.pipeline import Pipeline
+from service.servicers import ImageGenerationServicer, ModelsServicer
+from service.storage import ImageStore
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["ImageGeneration"].full_name,
+    pb.DESCRIPTOR.services_by_name["Models"].full_name,
+)
+
+
+class ImageServer:
+    """The running service: gRPC server plus the clients it owns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        usage.warm_up()
+        self.bedrock = BedrockRuntime(settings)
+        store = ImageStore(settings) if settings.s3_bucket else None
+        pipeline = Pipeline(self.bedrock, store, settings.default_model_params)
+        limits: list[tuple[str, Any]] = [
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ]
+        self.server = grpc.aio.server(options=limits)
+        pb_grpc.add_ImageGenerationServicer_to_server(
+            ImageGenerationServicer(pipeline, settings.sse_keepalive_s), self.server
+        )
+        pb_grpc.add_ModelsServicer_to_server(ModelsServicer(), self.server)
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "gRPC service on %s:%d (Bedrock at %s)",
+            self.settings.grpc_host,
+            self.port,
+            self.bedrock.endpoint_url,
+        )
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+        self.bedrock.close()

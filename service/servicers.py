@@ -1,0 +1,141 @@
+"""Thin gRPC servicers: convert at the edge, call the one pipeline.
+
+`Generate` is the typed API. `GenerateHttp` and `ListModelsHttp` are the OpenAI HTTP face
+behind Envoy's transcoder: raw body in, exact bytes out. An HTTP error status is set by
+the `x-http-status` response header, which Envoy's Lua filter turns into the real status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+from google.api import httpbody_pb2
+
+from imagegen.v1 import images_pb2 as pb
+from imagegen.v1 import images_pb2_grpc as pb_grpc
+from service import converters, openai_http
+from service.errors import ApiError
+from service.models.registry import all_models, resolve
+from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS_HEADER = "x-http-status"
+HttpStream = AsyncIterator[httpbody_pb2.HttpBody]
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+def as_api_error(exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    log.exception("unexpected failure", exc_info=exc)
+    return ApiError(500, "The server failed to process the request.", code="internal_error")
+
+
+async def http_error(context: Context, error: ApiError) -> HttpStream:
+    """An ordinary HTTP error answer: status header first, then the OpenAI error body."""
+    await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(error.status)),))
+    yield httpbody_pb2.HttpBody(content_type=openai_http.JSON, data=openai_http.error_json(error))
+
+
+class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
+    def __init__(self, pipeline: Pipeline, keepalive_s: float) -> None:
+        self._pipeline = pipeline
+        self._keepalive_s = keepalive_s
+
+    async def Generate(
+        self, request: pb.ImageGenerationRequest, context: Context
+    ) -> AsyncIterator[pb.ImageGenerationEvent]:
+        try:
+            plan = self._pipeline.prepare(request)
+            async for event in self._pipeline.run(plan):
+                yield converters.to_proto_event(event, plan)
+        except Exception as exc:
+            error = as_api_error(exc)
+            await context.abort(error.grpc_code, error.message)
+
+    async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
+        headers = {key: str(value) for key, value in context.invocation_metadata() or ()}
+        try:
+            typed = openai_http.parse_request(request.data, headers)
+            plan = self._pipeline.prepare(typed)
+        except Exception as exc:
+            async for message in http_error(context, as_api_error(exc)):
+                yield message
+            return
+        answer = self._sse(plan) if typed.stream else self._json(plan, context)
+        async for message in answer:
+            yield message
+
+    async def _json(self, plan: Plan, context: Context) -> HttpStream:
+        images: list[ImageEvent] = []
+        try:
+            async for event in self._pipeline.run(plan):
+                if isinstance(event, ImageEvent):
+                    images.append(event)
+        except Exception as exc:
+            async for message in http_error(context, as_api_error(exc)):
+                yield message
+            return
+        for number, chunk in enumerate(openai_http.response_json(plan, images)):
+            # Envoy takes the Content-Type from the first message only.
+            yield httpbody_pb2.HttpBody(
+                content_type=openai_http.JSON if number == 0 else "", data=chunk
+            )
+
+    async def _sse(self, plan: Plan) -> HttpStream:
+        """SSE: a keepalive at once (Envoy sends headers with the first message), then events
+        as they come and keepalives in between; errors after that point go in-band."""
+        queue: asyncio.Queue[Event | ApiError | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            try:
+                async for event in self._pipeline.run(plan):
+                    await queue.put(event)
+                await queue.put(None)
+            except Exception as exc:
+                await queue.put(as_api_error(exc))
+
+        producer = asyncio.create_task(produce())
+        try:
+            yield httpbody_pb2.HttpBody(content_type=openai_http.SSE, data=openai_http.KEEPALIVE)
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=self._keepalive_s)
+                except TimeoutError:
+                    yield httpbody_pb2.HttpBody(data=openai_http.KEEPALIVE)
+                    continue
+                if item is None:
+                    yield httpbody_pb2.HttpBody(data=openai_http.SSE_DONE)
+                    return
+                if isinstance(item, ApiError):
+                    yield httpbody_pb2.HttpBody(data=openai_http.sse_error(item))
+                    return
+                if isinstance(item, PartialImageEvent):
+                    yield httpbody_pb2.HttpBody(data=openai_http.sse_partial(plan, item))
+                elif isinstance(item, ImageEvent):
+                    yield httpbody_pb2.HttpBody(data=openai_http.sse_completed(plan, item))
+        finally:
+            # The client may be gone: stop the pipeline, which cancels its Bedrock calls.
+            producer.cancel()
+
+
+class ModelsServicer(pb_grpc.ModelsServicer):
+    async def ListModelsHttp(
+        self, request: pb.ListModelsHttpRequest, context: Context
+    ) -> HttpStream:
+        try:
+            body = (
+                openai_http.model_json(resolve(request.model).spec)
+                if request.model
+                else (openai_http.model_list_json([spec for _, spec in all_models()]))
+            )
+        except Exception as exc:
+            async for message in http_error(context, as_api_error(exc)):
+                yield message
+            return
+        yield httpbody_pb2.HttpBody(content_type=openai_http.JSON, data=body)

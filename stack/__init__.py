@@ -1,0 +1,1 @@
+"""Developer tooling: the local stack (`make run`, test fixtures) and code generation."""

@@ -1,0 +1,44 @@
+"""`make run`: the whole local stack on the default ports until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from stack.local import LocalStack, Ports
+
+CURL_EXAMPLE = """\
+curl -s {base}/images/generations \\
+  -H "Content-Type: application/json" \\
+  -d '{{"model": "amazon.nova-canvas-v1:0", "prompt": "a red fox", "response_format": "url"}}'"""
+
+
+def main() -> None:
+    stack = LocalStack(ports=Ports.from_env())
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except Exception as exc:
+        sys.exit(f"could not start the local stack: {exc}")
+    print(
+        f"\nOpenAI-compatible base URL: {stack.base_url}\n"
+        f"gRPC (typed API):           {stack.grpc_target}\n"
+        f"Bedrock emulator:           {stack.emulator.url}\n"
+        f"Local S3:                   {stack.s3.url if stack.s3 else '-'}\n\n"
+        f"Try:\n{CURL_EXAMPLE.format(base=stack.base_url)}\n\nCtrl-C stops everything.",
+        flush=True,
+    )
+    try:
+        while not stopping.wait(0.5):
+            if stack.service is not None and stack.service.poll() is not None:
+                print("the service exited; stopping", file=sys.stderr)
+                break
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

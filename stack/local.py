@@ -1,0 +1,137 @@
+"""The whole local stack: Bedrock emulator, local S3, the gRPC service and Envoy.
+
+`make run` starts it on the default ports (`python -m stack`); the end-to-end tests start
+their own copies on free ports. Every part is a real server on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from emulator.bedrock import BedrockEmulator
+from emulator.s3 import LocalS3
+from gateway.envoy import Envoy, wait_for_port
+
+HOST = "127.0.0.1"
+BUCKET = "generated-images"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Ports:
+    http: int = 8080
+    grpc: int = 50051
+    envoy_admin: int = 9901
+    emulator: int = 4010
+    s3: int = 4566
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        env = os.environ
+        return cls(
+            http=int(env.get("HTTP_PORT", 8080)),
+            grpc=int(env.get("GRPC_PORT", 50051)),
+            envoy_admin=int(env.get("ENVOY_ADMIN_PORT", 9901)),
+            emulator=int(env.get("EMULATOR_PORT", 4010)),
+            s3=int(env.get("S3_PORT", 4566)),
+        )
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass
+class LocalStack:
+    ports: Ports = field(default_factory=Ports)
+    # Extra environment for the service process (settings under test).
+    service_env: Mapping[str, str] = field(default_factory=dict)
+    with_s3: bool = True
+    emulator_latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.emulator = BedrockEmulator(
+            host=HOST, port=self.ports.emulator, latency_s=self.emulator_latency_s
+        )
+        self.s3 = LocalS3(host=HOST, port=self.ports.s3, bucket=BUCKET) if self.with_s3 else None
+        self.envoy = Envoy(self.ports.http, self.ports.grpc, self.ports.envoy_admin, HOST)
+        self.service: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.envoy.url}/v1"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{HOST}:{self.ports.grpc}"
+
+    def service_environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "AWS_BEARER_TOKEN_BEDROCK"}
+        env.update(
+            {
+                "IMAGES_BACKEND": "emulator",
+                "GRPC_HOST": HOST,
+                "GRPC_PORT": str(self.ports.grpc),
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.emulator.url,
+                "AWS_ENDPOINT_URL_BEDROCK": self.emulator.url,
+                # Bounded, fast retries against the emulator keep tests deterministic.
+                "BEDROCK_MAX_ATTEMPTS": "1",
+            }
+        )
+        if self.s3 is not None:
+            env["AWS_ENDPOINT_URL_S3"] = self.s3.url
+            env["AWS_S3_BUCKET"] = BUCKET
+        env.update(self.service_env)
+        return env
+
+    def start(self) -> None:
+        try:
+            self.emulator.start()
+            if self.s3 is not None:
+                self.s3.start()
+            self.service = subprocess.Popen(
+                [sys.executable, "-m", "service"],
+                env=self.service_environment(),
+                stdin=subprocess.DEVNULL,
+            )
+            wait_for_port(HOST, self.ports.grpc, 30, self.service)
+            self.envoy.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.envoy.stop()
+        if self.service is not None:
+            self.service.terminate()
+            try:
+                self.service.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.service.kill()
+                self.service.wait()
+            self.service = None
+        if self.s3 is not None:
+            self.s3.stop()
+        self.emulator.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
