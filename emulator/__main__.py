@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency-s",
         type=float,
-        default=float(os.environ.get("EMULATOR_LATENCY_S", "0")),
+        # A string default goes through `type`, so a bad variable gets argparse's error.
+        default=os.environ.get("EMULATOR_LATENCY_S", "0"),
         help="delay added to every InvokeModel call (default: $EMULATOR_LATENCY_S or 0)",
     )
     parser.add_argument(

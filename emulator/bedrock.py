@@ -231,9 +231,10 @@ class BedrockEmulator:
             self._in_flight += 1
 
     def _end(self, call: Call) -> None:
-        call.finished_at = time.monotonic()
-        with self._lock:
-            self._in_flight -= 1
+        if call.finished_at is None:  # ended once, before its last byte or on failure
+            call.finished_at = time.monotonic()
+            with self._lock:
+                self._in_flight -= 1
 
 
 class _Stopped(Exception):
@@ -367,10 +368,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         emulator._begin(call)
         try:
-            response = _answer(invoke, emulator, call, raw_body, stream)
-            response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+            response = _answer(invoke, emulator, call, body, stream)
             call.status, call.error_code = response.status, response.error_code
-            self._send(response)
+            # End the call before its last byte goes out, so that a client holding the whole
+            # response always finds it finished in the record.
+            self._send(response, before_last_write=lambda: emulator._end(call))
         except _Stopped:
             call.status = call.error_code = None
             self.close_connection = True
@@ -408,29 +410,37 @@ class _Handler(BaseHTTPRequestHandler):
         match = _CREDENTIAL_REGION.search(self.headers.get("Authorization", ""))
         return match.group(1) if match else self.server.emulator.region
 
-    def _send(self, response: Response) -> None:
+    def _send(
+        self, response: Response, before_last_write: Callable[[], None] = lambda: None
+    ) -> None:
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            if response.slow_body_s:
-                self._write_slowly(response.body, response.slow_body_s)
-            else:
-                self.wfile.write(response.body)
+            pieces = _pieces(response.body, response.slow_body_s)
+            pause = (response.slow_body_s or 0.0) / len(pieces)
+            for index, piece in enumerate(pieces):
+                if index:
+                    self.server.emulator._sleep(pause)
+                if index == len(pieces) - 1:
+                    before_last_write()
+                self.wfile.write(piece)
         except OSError:
             # The client went away, or stop() shut the socket: nobody is left to answer.
             self.close_connection = True
 
-    def _write_slowly(self, body: bytes, seconds: float) -> None:
-        pieces = max(2, min(len(body), round(seconds / _SLOW_BODY_STEP_S)))
-        step = -(-len(body) // pieces)  # ceiling division
-        for start in range(0, len(body), step):
-            if start:
-                self.server.emulator._sleep(seconds / pieces)
-            self.wfile.write(body[start : start + step])
+
+def _pieces(body: bytes, seconds: float | None) -> list[bytes]:
+    """The body in one piece, or for a slow body in pieces about _SLOW_BODY_STEP_S apart."""
+    if not seconds:
+        return [body]
+    count = max(2, min(len(body), round(seconds / _SLOW_BODY_STEP_S)))
+    step = -(-len(body) // count)  # ceiling division
+    return [body[start : start + step] for start in range(0, len(body), step)]
 
 
 # --------------------------------------------------------------------------- InvokeModel
@@ -465,8 +475,11 @@ def _parse_json(raw: bytes) -> object:
         return _NotJson()
 
 
-def invoke(emulator: BedrockEmulator, call: Call, raw_body: bytes, stream: bool) -> Response:
-    """Answer one InvokeModel call, in the order Bedrock's layers would refuse it."""
+def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) -> Response:
+    """Answer one InvokeModel call, refusing it in the order Bedrock's layers would.
+
+    `body` is the result of _parse_json: a JSON value, or _NotJson.
+    """
     model = resolve_model(call.model_id)
     if model is None:
         raise BedrockError(
@@ -480,7 +493,6 @@ def invoke(emulator: BedrockEmulator, call: Call, raw_body: bytes, stream: bool)
             "use InvokeModel."
         )
     guardrail = validate_invoke_headers(call.headers)
-    body = _parse_json(raw_body)
     if isinstance(body, _NotJson):
         raise validation_error("Malformed input request, please reformat your input and try again.")
     body = strip_guardrail_config(body, guardrail)

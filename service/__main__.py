@@ -12,7 +12,10 @@ from service.server import ImageServer
 
 
 async def serve(settings: Settings) -> None:
-    server = ImageServer(settings)
+    try:
+        server = ImageServer(settings)
+    except ConfigError as exc:
+        sys.exit(f"configuration error: {exc}")
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -89,6 +89,7 @@ class Settings:
     backend: str = "emulator"  # "emulator" (local stand-in) or "aws"
     aws_region: str = "us-east-1"
     bedrock_max_concurrency: int = 16
+    bedrock_calls_per_request: int = 4
     bedrock_connect_timeout_s: float = 10.0
     bedrock_read_timeout_s: float = 300.0
     bedrock_max_attempts: int = 3
@@ -106,12 +107,21 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        backend = _choice(env, "IMAGES_BACKEND", "emulator", ("emulator", "aws"))
+        if backend == "emulator" and not env.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+            # Dummy credentials must never reach real AWS by accident.
+            raise ConfigError(
+                "IMAGES_BACKEND=emulator (the default) needs AWS_ENDPOINT_URL_BEDROCK_RUNTIME "
+                "pointing at the local emulator (make run sets it); "
+                "set IMAGES_BACKEND=aws to use AWS Bedrock."
+            )
         return cls(
             grpc_host=env.get("GRPC_HOST", "").strip() or "127.0.0.1",
             grpc_port=_int(env, "GRPC_PORT", 50051, 0, 65535),
-            backend=_choice(env, "IMAGES_BACKEND", "emulator", ("emulator", "aws")),
+            backend=backend,
             aws_region=region,
             bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 16, 1, 1024),
+            bedrock_calls_per_request=_int(env, "BEDROCK_CALLS_PER_REQUEST", 4, 1, 10),
             bedrock_connect_timeout_s=_float(env, "BEDROCK_CONNECT_TIMEOUT", 10.0, 0.1, 600),
             bedrock_read_timeout_s=_float(env, "BEDROCK_READ_TIMEOUT", 300.0, 0.1, 3600),
             bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),

@@ -89,10 +89,12 @@ class Pipeline:
         bedrock: Invoker,
         store: Store | None,
         default_model_params: Mapping[str, Mapping[str, Any]],
+        calls_per_request: int = 4,
     ) -> None:
         self._bedrock = bedrock
         self._store = store
         self._defaults = default_model_params
+        self._calls_per_request = calls_per_request
 
     def prepare(self, request: pb.ImageGenerationRequest) -> Plan:
         """Every check that can fail before Bedrock is called (raises ApiError)."""
@@ -127,7 +129,10 @@ class Pipeline:
 
     async def run(self, plan: Plan) -> AsyncIterator[Event]:
         """Yield previews and images as calls finish, then usage once."""
-        tasks = [asyncio.create_task(self._invoke(plan, call)) for call in plan.calls]
+        # One request may not take the whole Bedrock pool; calls beyond this bound wait
+        # here (not in the pool), so a cancelled request never starts them.
+        gate = asyncio.Semaphore(self._calls_per_request)
+        tasks = [asyncio.create_task(self._invoke(plan, call, gate)) for call in plan.calls]
         produced = 0
         try:
             for next_done in asyncio.as_completed(tasks):
@@ -145,10 +150,13 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
 
-    async def _invoke(self, plan: Plan, call: BedrockCall) -> tuple[BedrockCall, list[str]]:
-        payload = await self._bedrock.invoke(
-            plan.params.invoke_id, call.body, plan.common.bedrock_options
-        )
+    async def _invoke(
+        self, plan: Plan, call: BedrockCall, gate: asyncio.Semaphore
+    ) -> tuple[BedrockCall, list[str]]:
+        async with gate:
+            payload = await self._bedrock.invoke(
+                plan.params.invoke_id, call.body, plan.common.bedrock_options
+            )
         images = plan.model.family.read_images(plan.model.spec, payload)
         if len(images) != call.image_count:
             raise ApiError(

@@ -13,7 +13,8 @@ from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import usage
 from service.bedrock import BedrockRuntime
-from service.config import Settings
+from service.config import ConfigError, Settings
+from service.models.registry import check_default_params
 from service.pipeline import Pipeline
 from service.servicers import ImageGenerationServicer, ModelsServicer
 from service.storage import ImageStore
@@ -32,9 +33,15 @@ class ImageServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         usage.warm_up()
+        try:
+            check_default_params(settings.default_model_params)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.bedrock = BedrockRuntime(settings)
         store = ImageStore(settings) if settings.s3_bucket else None
-        pipeline = Pipeline(self.bedrock, store, settings.default_model_params)
+        pipeline = Pipeline(
+            self.bedrock, store, settings.default_model_params, settings.bedrock_calls_per_request
+        )
         limits: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),

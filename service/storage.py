@@ -14,7 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.errors import ApiError
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -47,6 +47,12 @@ class ImageStore:
             if settings.s3_accelerate
             else self._client
         )
+        try:  # presigning is offline: this catches a bad combination at start-up
+            self._presign("startup-check")
+        except BotoCoreError as exc:
+            raise ConfigError(
+                f"S3 settings (AWS_S3_ACCELERATE, AWS_ENDPOINT_URL_S3): {exc}"
+            ) from None
 
     async def put(self, data: bytes, output_format: str) -> str:
         """Upload one image and return a presigned URL to it."""
@@ -65,6 +71,9 @@ class ImageStore:
             raise ApiError(
                 502, f"Storing the image in S3 failed: {exc}", code="storage_error"
             ) from exc
+        return self._presign(key)
+
+    def _presign(self, key: str) -> str:
         url: str = self._presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expires_s
         )

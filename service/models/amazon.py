@@ -127,7 +127,7 @@ class AmazonImageFamily(ModelFamily):
             {"taskType": task, params_field: task_params, "imageGenerationConfig": config}, extras
         )
         batches = split_batches(params.n, spec.max_images_per_call)
-        seeds = batch_seeds(base["imageGenerationConfig"].get("seed"), len(batches), SEED_MAX)
+        seeds = batch_seeds(base["imageGenerationConfig"].get("seed"), batches, SEED_MAX)
         calls = []
         for (first, count), seed in zip(batches, seeds, strict=True):
             body = deep_merge(base, {"imageGenerationConfig": {"numberOfImages": count}})

@@ -176,16 +176,19 @@ def split_batches(n: int, per_call: int) -> list[tuple[int, int]]:
     return [(start, min(per_call, n - start)) for start in range(0, n, per_call)]
 
 
-def batch_seeds(explicit: int | None, batches: int, high: int) -> list[int | None]:
+def batch_seeds(
+    explicit: int | None, batches: list[tuple[int, int]], high: int
+) -> list[int | None]:
     """Seeds for each call: calls of one request must not repeat each other's images.
 
-    One call keeps the caller's seed (or the model default). Several calls get distinct
-    seeds: the caller's seed plus the call number, or random ones.
+    One call keeps the caller's seed (or the model default). Several calls get the caller's
+    seed (or a random one) plus the index of their first image: a model that varies images
+    within a call by seed + position then never produces the same seed twice.
     """
-    if batches == 1:
+    if len(batches) == 1:
         return [explicit]
-    base = explicit if explicit is not None else random.randint(0, high - batches)
-    return [(base + i) % (high + 1) for i in range(batches)]
+    base = explicit if explicit is not None else random.randint(0, high)
+    return [(base + first) % (high + 1) for first, _ in batches]
 
 
 class ModelFamily(ABC):

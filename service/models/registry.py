@@ -8,11 +8,12 @@ invoked with exactly what the caller named, so profiles and ARNs keep their mean
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from service.errors import ApiError
-from service.models.base import ModelFamily, ModelSpec
+from service.models.base import ModelFamily, ModelSpec, check_object
 from service.models.nova import NovaCanvas
 from service.models.stability import StabilityImage
 from service.models.titan import TitanImage
@@ -59,3 +60,12 @@ def resolve(name: str) -> ResolvedModel:
         param="model",
         code="model_not_found",
     )
+
+
+def check_default_params(defaults: Mapping[str, Mapping[str, Any]]) -> None:
+    """Start-up check of DEFAULT_MODEL_PARAMS: known models, parameters they accept."""
+    for name, params in defaults.items():
+        try:
+            check_object(params, resolve(name).spec.extras)
+        except ApiError as exc:
+            raise ValueError(f"DEFAULT_MODEL_PARAMS[{name!r}]: {exc.message}") from None

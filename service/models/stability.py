@@ -119,7 +119,7 @@ class StabilityImage(ModelFamily):
             **extras,
         }
         batches = split_batches(params.n, spec.max_images_per_call)
-        seeds = batch_seeds(body.pop("seed", None), len(batches), SEED_MAX)
+        seeds = batch_seeds(body.pop("seed", None), batches, SEED_MAX)
         return [
             BedrockCall(
                 body=body | ({"seed": seed} if seed is not None else {}),
