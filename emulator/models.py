@@ -12,7 +12,6 @@ names the offending field by its JSON pointer.
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import json
 import re
@@ -20,7 +19,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 # --------------------------------------------------------------------------- errors
 
@@ -487,7 +486,8 @@ def _image(
         data = base64.b64decode(value, validate=True)
         with Image.open(io.BytesIO(data)) as image:
             fmt, size = (image.format or "").lower(), image.size
-    except (binascii.Error, UnidentifiedImageError, ValueError):
+    # binascii.Error is a ValueError; unreadable images raise OSError.
+    except (ValueError, OSError, Image.DecompressionBombError):
         _fail(where, "is not a base64-encoded image")
     if fmt not in formats:
         _fail(where, f"image format {fmt} is not one of {', '.join(sorted(formats))}")

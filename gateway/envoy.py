@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -44,6 +45,7 @@ class Envoy:
         admin_port: int,
         host: str = "127.0.0.1",
         log_level: str = "warning",
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.host, self.http_port, self.admin_port = host, http_port, admin_port
         self._config = render(
@@ -54,6 +56,7 @@ class Envoy:
                 "GRPC_PORT": str(grpc_port),
                 "ENVOY_ADMIN_HOST": host,
                 "ENVOY_ADMIN_PORT": str(admin_port),
+                **(overrides or {}),
             }
         )
         self._log_level = log_level

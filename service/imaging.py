@@ -1,8 +1,8 @@
 """Pillow work on finished images: format conversion and coarse-to-fine previews.
 
 Bedrock returns finished images only. A preview is the finished image shrunk to a small
-fraction of its size and scaled back up: blurry at first, sharper each time. It is a real
-rendering of the final image, never a fake "model progress" frame.
+fraction of its size and scaled back up to full size: a coarse mosaic at first, finer each
+time. It is a real rendering of the final image, never a fake "model progress" frame.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from service.errors import ApiError
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 # Shrink factors of the previews, coarse to fine, for partial_images = 1, 2, 3.
 PREVIEW_SCALES = {1: (1 / 8,), 2: (1 / 16, 1 / 4), 3: (1 / 32, 1 / 8, 1 / 4)}
-PREVIEW_QUALITY = 60
+# Previews are throwaway: a low JPEG/WebP quality keeps them small.
+PREVIEW_QUALITY = 40
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,12 @@ def finalize(data: bytes, source_format: str, target_format: str, compression: i
 
 
 def previews(image: EncodedImage, count: int) -> list[bytes]:
-    """`count` (0-3) coarse-to-fine renderings of the finished image, in its format."""
+    """`count` (0-3) coarse-to-fine renderings of the finished image, in its format and size.
+
+    Shrunk with a box filter (each block is the average of its pixels), then enlarged with
+    nearest-neighbour: flat blocks compress to a fraction of the final image (a bilinear
+    enlargement made smooth gradients that PNG stored in about as many bytes as the image).
+    """
     if count == 0:
         return []
     original = Image.open(io.BytesIO(image.data))
@@ -67,7 +73,7 @@ def previews(image: EncodedImage, count: int) -> list[bytes]:
             (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
             Image.Resampling.BOX,
         )
-        coarse = small.resize((image.width, image.height), Image.Resampling.BILINEAR)
+        coarse = small.resize((image.width, image.height), Image.Resampling.NEAREST)
         frames.append(_encode(coarse, image.output_format, PREVIEW_QUALITY))
     return frames
 

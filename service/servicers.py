@@ -8,8 +8,9 @@ the `x-http-status` response header, which Envoy's Lua filter turns into the rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 HTTP_STATUS_HEADER = "x-http-status"
 HttpStream = AsyncIterator[httpbody_pb2.HttpBody]
+SseStream = AsyncGenerator[httpbody_pb2.HttpBody, None]
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
@@ -67,9 +69,15 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             async for message in http_error(context, as_api_error(exc)):
                 yield message
             return
-        answer = self._sse(plan) if typed.stream else self._json(plan, context)
-        async for message in answer:
-            yield message
+        if not typed.stream:
+            async for message in self._json(plan, context):
+                yield message
+            return
+        # Closed explicitly: if the client goes away while a message is being written, the
+        # stream's clean-up (cancelling Bedrock work) runs now, not when garbage is collected.
+        async with contextlib.aclosing(self._sse(plan)) as events:
+            async for message in events:
+                yield message
 
     async def _json(self, plan: Plan, context: Context) -> HttpStream:
         images: list[ImageEvent] = []
@@ -87,7 +95,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 content_type=openai_http.JSON if number == 0 else "", data=chunk
             )
 
-    async def _sse(self, plan: Plan) -> HttpStream:
+    async def _sse(self, plan: Plan) -> SseStream:
         """SSE: a keepalive at once (Envoy sends headers with the first message), then events
         as they come and keepalives in between; errors after that point go in-band."""
         queue: asyncio.Queue[Event | ApiError | None] = asyncio.Queue()
@@ -120,8 +128,10 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 elif isinstance(item, ImageEvent):
                     yield httpbody_pb2.HttpBody(data=openai_http.sse_completed(plan, item))
         finally:
-            # The client may be gone: stop the pipeline, which cancels its Bedrock calls.
+            # The client may be gone: stop the pipeline, which cancels its Bedrock calls
+            # (queued ones never start), and wait until it has, so nothing outlives the RPC.
             producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
 
 
 class ModelsServicer(pb_grpc.ModelsServicer):

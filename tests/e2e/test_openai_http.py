@@ -137,3 +137,21 @@ def test_service_down_is_an_openai_503() -> None:
         response = httpx.post(f"{envoy.url}/v1/images/generations", json={"prompt": "x"})
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "server_error"
+
+
+def test_envoy_limits_answer_in_the_openai_envelope(stack: LocalStack) -> None:
+    """Body too large (413) and a silent upstream (504) come back OpenAI-shaped."""
+    limits = {"BODY_LIMIT_BYTES": "4096", "IDLE_TIMEOUT": "1s"}
+    with Envoy(free_port(), stack.ports.grpc, free_port(), HOST, overrides=limits) as envoy:
+        url = f"{envoy.url}/v1/images/generations"
+        too_large = httpx.post(url, json={"prompt": "x" * 10_000, "model": "m"}, timeout=10)
+        slow = httpx.post(
+            url,
+            json={"model": "amazon.nova-canvas-v1:0", "prompt": "fox [[fault:latency=3]]",
+                  "response_format": "b64_json", "size": "320x320"},
+            timeout=10,
+        )  # fmt: skip
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "request_too_large"
+    assert slow.status_code == 504
+    assert slow.json()["error"]["type"] == "server_error"
