@@ -42,6 +42,8 @@ _FIELDS: Mapping[str, type] = {
     "safety_identifier": str,
 }
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
+# Newer OpenAI-only options (animated and SVG output) that no Bedrock image model has.
+OPENAI_ONLY = ("complexity", "frame_count", "frame_duration_ms", "svg")
 
 # gRPC metadata key (Envoy lower-cases header names) -> BedrockOptions field.
 BEDROCK_HEADERS: Mapping[str, str] = {
@@ -65,6 +67,12 @@ def parse_request(body: bytes, headers: Mapping[str, str]) -> pb.ImageGeneration
     request = pb.ImageGenerationRequest()
     extras: dict[str, Any] = {}
     for key, value in data.items():
+        if key in OPENAI_ONLY and value is not None:
+            raise invalid_param(
+                key,
+                f"'{key}' is an OpenAI-only option that Bedrock image models do not support.",
+                code="unsupported_parameter",
+            )
         kind = _FIELDS.get(key)
         if kind is None:
             extras[key] = value
