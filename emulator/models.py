@@ -7,6 +7,10 @@ here too, otherwise the service's tests pass against the emulator and fail again
 Messages follow the JSON-schema style Bedrock uses for these models ("Malformed input
 request: #/path: problem, please reformat your input and try again."), so every message
 names the offending field by its JSON pointer.
+
+The limits are written here again, from the Bedrock reference, instead of being imported
+from `service/models/`: the emulator is the independent check of the service's tables, and
+a shared table would let one mistake pass both.
 """
 
 from __future__ import annotations

@@ -37,6 +37,16 @@ def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Po
     raise RuntimeError(f"nothing listening on {host}:{port} after {timeout_s} s")
 
 
+def terminate(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within grace_s."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Envoy:
     def __init__(
         self,
@@ -87,12 +97,7 @@ class Envoy:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
             self.process = None
         if self._dir is not None:
             self._dir.cleanup()

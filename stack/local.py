@@ -16,7 +16,7 @@ from types import TracebackType
 
 from emulator.bedrock import BedrockEmulator
 from emulator.s3 import LocalS3
-from gateway.envoy import Envoy, wait_for_port
+from gateway.envoy import Envoy, terminate, wait_for_port
 
 HOST = "127.0.0.1"
 BUCKET = "generated-images"
@@ -116,12 +116,7 @@ class LocalStack:
     def stop(self) -> None:
         self.envoy.stop()
         if self.service is not None:
-            self.service.terminate()
-            try:
-                self.service.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.service.kill()
-                self.service.wait()
+            terminate(self.service)
             self.service = None
         if self.s3 is not None:
             self.s3.stop()

@@ -18,11 +18,8 @@ from service.config import ConfigError, Settings
 from service.errors import ApiError
 from service.pipeline import Pipeline
 from service.storage import ImageStore
+from tests.model_ids import CORE, NOVA, SD35
 from tests.pipeline.conftest import generate, make_request
-
-NOVA = "amazon.nova-canvas-v1:0"
-SD35 = "stability.sd3-5-large-v1:0"
-CORE = "stability.stable-image-core-v1:0"
 
 
 @pytest.fixture(autouse=True)

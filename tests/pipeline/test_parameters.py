@@ -17,16 +17,9 @@ from PIL import Image
 from emulator.bedrock import BedrockEmulator
 from service.errors import ApiError
 from service.pipeline import Pipeline
+from tests.model_ids import CORE, CORE_1, NOVA, SD35, TITAN_V1, TITAN_V2, ULTRA, ULTRA_1
 from tests.pipeline.conftest import Outcome, generate, make_request
 
-NOVA = "amazon.nova-canvas-v1:0"
-TITAN_V1 = "amazon.titan-image-generator-v1"
-TITAN_V2 = "amazon.titan-image-generator-v2:0"
-SD35 = "stability.sd3-5-large-v1:0"
-CORE = "stability.stable-image-core-v1:0"
-ULTRA = "stability.stable-image-ultra-v1:0"
-CORE_1 = "stability.stable-image-core-v1:1"
-ULTRA_1 = "stability.stable-image-ultra-v1:1"
 AMAZON = (NOVA, TITAN_V1, TITAN_V2)
 STABILITY = (SD35, CORE, ULTRA, CORE_1, ULTRA_1)
 ALL = AMAZON + STABILITY

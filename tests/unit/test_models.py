@@ -10,13 +10,7 @@ from service.errors import ApiError
 from service.models.base import GenerationParams
 from service.models.registry import resolve
 from service.models.stability import nearest_aspect_ratio
-
-NOVA = "amazon.nova-canvas-v1:0"
-TITAN_V1 = "amazon.titan-image-generator-v1"
-TITAN_V2 = "amazon.titan-image-generator-v2:0"
-SD35 = "stability.sd3-5-large-v1:0"
-CORE = "stability.stable-image-core-v1:0"
-ULTRA = "stability.stable-image-ultra-v1:0"
+from tests.model_ids import CORE, NOVA, SD35, TITAN_V1, TITAN_V2, ULTRA
 
 
 def params(model: str, **overrides: Any) -> GenerationParams:
