@@ -1,4 +1,4 @@
-"""Builds the grpc.aio server: servicers, health, reflection, logging interceptor, limits."""
+"""Builds the grpc.aio server: servicers, health, reflection, access log, message limits."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import usage
 from service.bedrock import BedrockRuntime
 from service.config import ConfigError, Settings
+from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
 from service.servicers import ImageGenerationServicer, ModelsServicer
@@ -46,7 +47,7 @@ class ImageServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
         ]
-        self.server = grpc.aio.server(options=limits)
+        self.server = grpc.aio.server(interceptors=[AccessLogInterceptor()], options=limits)
         pb_grpc.add_ImageGenerationServicer_to_server(
             ImageGenerationServicer(pipeline, settings.sse_keepalive_s), self.server
         )
