@@ -155,3 +155,19 @@ def test_envoy_limits_answer_in_the_openai_envelope(stack: LocalStack) -> None:
     assert too_large.json()["error"]["code"] == "request_too_large"
     assert slow.status_code == 504
     assert slow.json()["error"]["type"] == "server_error"
+
+
+def test_answers_are_not_bounded_by_envoy_buffers(stack: LocalStack) -> None:
+    """The JSON answer goes out in 1 MiB messages, so its total size is not limited by the
+    transcoder's per-message buffer: here 5 images pass a gateway limited to 1.2 MiB."""
+    limits = {"BODY_LIMIT_BYTES": str(int(1.2 * 1024 * 1024))}
+    with Envoy(free_port(), stack.ports.grpc, free_port(), HOST, overrides=limits) as envoy:
+        response = httpx.post(
+            f"{envoy.url}/v1/images/generations",
+            json={"model": "amazon.nova-canvas-v1:0", "prompt": "a fox", "n": 5,
+                  "size": "2048x2048", "response_format": "b64_json"},
+            timeout=60,
+        )  # fmt: skip
+    assert response.status_code == 200
+    assert len(response.content) > 1.2 * 1024 * 1024
+    assert len(response.json()["data"]) == 5
