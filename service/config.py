@@ -91,7 +91,7 @@ class Settings:
     bedrock_max_concurrency: int = 16
     bedrock_calls_per_request: int = 4
     bedrock_connect_timeout_s: float = 10.0
-    bedrock_read_timeout_s: float = 300.0
+    bedrock_read_timeout_s: float = 360.0
     bedrock_max_attempts: int = 3
     s3_bucket: str = ""
     s3_accelerate: bool = False
@@ -123,7 +123,7 @@ class Settings:
             bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 16, 1, 1024),
             bedrock_calls_per_request=_int(env, "BEDROCK_CALLS_PER_REQUEST", 4, 1, 10),
             bedrock_connect_timeout_s=_float(env, "BEDROCK_CONNECT_TIMEOUT", 10.0, 0.1, 600),
-            bedrock_read_timeout_s=_float(env, "BEDROCK_READ_TIMEOUT", 300.0, 0.1, 3600),
+            bedrock_read_timeout_s=_float(env, "BEDROCK_READ_TIMEOUT", 360.0, 0.1, 3600),
             bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
             s3_bucket=env.get("AWS_S3_BUCKET", "").strip(),
             s3_accelerate=_bool(env, "AWS_S3_ACCELERATE", False),

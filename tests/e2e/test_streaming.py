@@ -15,12 +15,11 @@ import json
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import httpx
@@ -31,11 +30,11 @@ from PIL import Image, ImageChops, ImageStat
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from stack.local import LocalStack, Ports
+from tests.model_ids import NOVA, SD35, TITAN_V2
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
-NOVA = "amazon.nova-canvas-v1:0"
-TITAN = "amazon.titan-image-generator-v2:0"
-STABILITY = "stability.sd3-5-large-v1:0"  # one image per Bedrock call: n=3 is three calls
+# One model per family. Stability makes one image per Bedrock call: n=3 is three calls.
+MODELS = {"nova": NOVA, "titan": TITAN_V2, "sd35": SD35}
 PARTIAL = "image_generation.partial_image"
 COMPLETED = "image_generation.completed"
 PROMPT = "a red fox in the snow"
@@ -62,8 +61,8 @@ def decode(b64: str) -> Image.Image:
 
 
 def check_event_order(events: list[Event], n: int, partial_images: int) -> None:
-    """What every client must see: for each image its previews (coarse to fine) right before
-    it, images in any order, usage once (on the last completed event), one size/format."""
+    """What every client must see: each image's previews, in order, right before it; images
+    in any order; usage once, on the last completed event; one size and format throughout."""
     block = partial_images + 1
     assert len(events) == n * block, [event["type"] for event in events]
     indexes = []
@@ -120,13 +119,12 @@ def sse_messages(lines: Iterable[str]) -> Iterator[Event]:
 
 def _node_sdk_installed(pinned: str) -> bool:
     """npm writes node_modules/.package-lock.json last, so an interrupted install is redone."""
+    modules = NODE_DIR / "node_modules"
     try:
-        installed = json.loads((NODE_DIR / "node_modules" / "openai" / "package.json").read_text())
+        installed = json.loads((modules / "openai" / "package.json").read_text())
     except (OSError, ValueError):
         return False
-    return (NODE_DIR / "node_modules" / ".package-lock.json").exists() and installed.get(
-        "version"
-    ) == pinned
+    return (modules / ".package-lock.json").exists() and installed.get("version") == pinned
 
 
 @pytest.fixture(scope="session")
@@ -198,8 +196,8 @@ def run_node(node: str, base_url: str, request: Event, options: Event | None = N
 # ----------------------------------------------------------------------------- both SDKs
 
 MATRIX = [
-    pytest.param(model, partial_images, n, id=f"{model.split('.')[1][:5]}-p{partial_images}-n{n}")
-    for model in (NOVA, TITAN, STABILITY)
+    pytest.param(model, partial_images, n, id=f"{name}-partial{partial_images}-n{n}")
+    for name, model in MODELS.items()
     for partial_images in (0, 3)
     for n in (1, 3)
 ]
@@ -218,7 +216,7 @@ def test_python_sdk_streams_previews_images_and_usage(
         response_format="b64_json",
     )
     with stream:
-        events = [event.to_dict() for event in stream]
+        events: list[Event] = [event.to_dict() for event in stream]
     check_event_order(events, n, partial_images)
 
     # Previews are renderings of the finished image: same size, far fewer bytes, and each
@@ -258,15 +256,17 @@ def test_node_sdk_streams_previews_images_and_usage(
             assert 0 < event["bytes"] < finals[event["image_index"]] / 2
 
 
-def test_invalid_streaming_request_is_an_ordinary_http_error_in_both_sdks(
-    client: openai.OpenAI, node: str, stack: LocalStack
-) -> None:
+def test_python_sdk_gets_an_ordinary_http_error_before_the_stream(client: openai.OpenAI) -> None:
     """Nothing was sent yet: a plain 400 with the OpenAI body, not an SSE stream."""
     with pytest.raises(openai.BadRequestError) as info:
         client.images.generate(model=NOVA, prompt=PROMPT, n=11, stream=True)
     assert info.value.param == "n"
     assert "'n'" in info.value.message
 
+
+def test_node_sdk_gets_an_ordinary_http_error_before_the_stream(
+    node: str, stack: LocalStack
+) -> None:
     [line] = run_node(node, stack.base_url, {"model": NOVA, "prompt": PROMPT, "n": 11})
     error = line["error"]
     assert (error["class"], error["status"], error["param"]) == ("BadRequestError", 400, "n")
@@ -276,40 +276,39 @@ def test_invalid_streaming_request_is_an_ordinary_http_error_in_both_sdks(
 def _fail_one_of_two_calls(stack: LocalStack) -> None:
     """Of a two-call request, one image arrives at once and the other call fails a second
     later: the error comes after a completed event, mid-stream."""
-    stack.emulator.faults.set(STABILITY, kind="internal", latency_s=1.0, times=1)
+    stack.emulator.faults.set(SD35, kind="internal", latency_s=1.0, times=1)
 
 
 def test_python_sdk_raises_api_error_for_a_fault_mid_stream(
     client: openai.OpenAI, stack: LocalStack
 ) -> None:
     _fail_one_of_two_calls(stack)
-    stream = client.images.generate(model=STABILITY, prompt=PROMPT, n=2, stream=True)
+    stream = client.images.generate(model=SD35, prompt=PROMPT, n=2, stream=True)
     received = []
     with stream, pytest.raises(openai.APIError) as info:
         for event in stream:
             received.append(event.type)
     assert received == [COMPLETED]
+    assert type(info.value) is openai.APIError  # in-band: no HTTP status to map
     assert "InternalServerException" in info.value.message
     assert info.value.code == "upstream_error"
 
 
 def test_node_sdk_raises_api_error_for_a_fault_mid_stream(node: str, stack: LocalStack) -> None:
     _fail_one_of_two_calls(stack)
-    lines = run_node(node, stack.base_url, {"model": STABILITY, "prompt": PROMPT, "n": 2})
+    lines = run_node(node, stack.base_url, {"model": SD35, "prompt": PROMPT, "n": 2})
     assert [line.get("type") for line in lines[:-1]] == [COMPLETED]
     error = lines[-1]["error"]
     assert (error["class"], error["api_error"]) == ("APIError", True)
     assert "InternalServerException" in error["message"]
 
 
-def test_url_streaming_carries_url_and_b64_in_both_sdks(
-    client: openai.OpenAI, node: str, stack: LocalStack
-) -> None:
+def test_python_sdk_url_streaming_carries_url_and_b64(client: openai.OpenAI) -> None:
     stream = client.images.generate(
-        model=TITAN, prompt=PROMPT, n=2, stream=True, partial_images=1, response_format="url"
+        model=TITAN_V2, prompt=PROMPT, n=2, stream=True, partial_images=1, response_format="url"
     )
     with stream:
-        events = [event.to_dict() for event in stream]
+        events: list[Event] = [event.to_dict() for event in stream]
     check_event_order(events, 2, 1)
     assert all("url" not in event for event in events if event["type"] == PARTIAL)
     for event in (event for event in events if event["type"] == COMPLETED):
@@ -317,11 +316,15 @@ def test_url_streaming_carries_url_and_b64_in_both_sdks(
         assert download.status_code == 200
         assert download.content == base64.b64decode(event["b64_json"])
 
-    request = {"model": TITAN, "prompt": PROMPT, "response_format": "url"}
+
+def test_node_sdk_url_streaming_carries_url_and_b64(node: str, stack: LocalStack) -> None:
+    request = {"model": TITAN_V2, "prompt": PROMPT, "response_format": "url"}
     [completed, done] = run_node(node, stack.base_url, request)
     assert done == {"done": True}
     assert completed["type"] == COMPLETED and completed["bytes"] > 0
-    assert completed["url"].startswith("http://")
+    download = httpx.get(completed["url"], timeout=10)
+    assert download.status_code == 200
+    assert len(download.content) == completed["bytes"]
 
 
 # ----------------------------------------------------------------------------- the wire
@@ -338,8 +341,8 @@ def test_sse_wire_format(stack: LocalStack) -> None:
         assert "x-http-status" not in response.headers
         messages = list(sse_messages(response.iter_lines()))
     assert messages[0] == {"comment": "keepalive"}
+    assert messages[-1] == {"event": None, "data": "[DONE]"}
     events = [message for message in messages if "comment" not in message]
-    assert events[-1] == {"event": None, "data": "[DONE]"}
     payloads = [json.loads(event["data"]) for event in events[:-1]]
     assert [event["event"] for event in events[:-1]] == [p["type"] for p in payloads]
     check_event_order(payloads, 2, 1)
@@ -361,28 +364,35 @@ def test_fault_after_first_byte_is_an_in_band_error_then_a_clean_end(stack: Loca
 
 
 def test_images_arrive_as_they_finish(client: openai.OpenAI, stack: LocalStack) -> None:
-    """n=3 on a one-image-per-call model: while one call is still running at Bedrock, the
-    two finished images have already reached the client."""
-    stack.emulator.faults.set(STABILITY, kind="latency", latency_s=2.0, times=1)
-    stream = client.images.generate(model=STABILITY, prompt=PROMPT, n=3, stream=True)
-    running_at_each_image = []
+    """n=3 on a one-image-per-call model, one call slow: the two finished images reach the
+    client while that call is still running at Bedrock."""
+    stack.emulator.faults.set(SD35, kind="latency", latency_s=2.0, times=1)
+    stream = client.images.generate(model=SD35, prompt=PROMPT, n=3, stream=True)
+    bedrock_busy_at_each_image = []
     with stream:
         for _ in stream:
-            running_at_each_image.append(stack.emulator.in_flight)
-    assert running_at_each_image[:2] == [1, 1]
-    assert len(running_at_each_image) == 3
+            calls = stack.emulator.calls.snapshot()
+            bedrock_busy_at_each_image.append(any(c.finished_at is None for c in calls))
+    assert bedrock_busy_at_each_image[:2] == [True, True]
+    assert len(bedrock_busy_at_each_image) == 3
 
 
 # ----------------------------------------------------------------------------- cancellation
 
 
-def _assert_no_call_starts_after(stack: LocalStack, started: int) -> None:
+def _assert_no_call_starts_after(stack: LocalStack, gone: float) -> int:
     """The calls already at Bedrock finish there (their answers are dropped); none other
-    ever starts, even once their slots are free."""
+    starts after the client is gone, even once their slots are free. Returns the count.
+
+    Each test leaves at a moment when no slot is about to free up (the calls running then
+    need `latency` more seconds), so a call the service was right to start just before it
+    learnt of the disconnect cannot be mistaken for one started after it."""
     wait_until(lambda: stack.emulator.in_flight == 0)
     time.sleep(0.5)  # a queued call would start right after the slots free up
-    assert len(stack.emulator.calls) == started
+    calls = stack.emulator.calls.snapshot()
+    assert [call.started_at <= gone for call in calls] == [True] * len(calls)
     assert stack.emulator.in_flight == 0
+    return len(calls)
 
 
 def test_client_disconnect_cancels_pending_bedrock_calls(
@@ -390,23 +400,26 @@ def test_client_disconnect_cancels_pending_bedrock_calls(
 ) -> None:
     """n=10 one-image calls: 4 run at once, 6 wait. The client leaves: the 6 never start."""
     prompt = f"{PROMPT} [[fault:latency=1.5]]"
-    stream = client.images.generate(model=STABILITY, prompt=prompt, n=10, stream=True)
+    stream = client.images.generate(model=SD35, prompt=prompt, n=10, stream=True)
     wait_until(lambda: len(stack.emulator.calls) == CALLS_PER_REQUEST)
     stream.close()
-    _assert_no_call_starts_after(stack, CALLS_PER_REQUEST)
+    assert _assert_no_call_starts_after(stack, time.monotonic()) == CALLS_PER_REQUEST
 
 
 def test_disconnect_while_images_stream_stops_the_rest(stack: LocalStack) -> None:
-    """Leaving after the first image (four calls done, four more started) starts no more."""
-    body = {"model": STABILITY, "prompt": f"{PROMPT} [[fault:latency=1]]", "n": 10,
+    """The client leaves after the first image, once the first four calls have handed their
+    slots to the next four: the last two never start."""
+    body = {"model": SD35, "prompt": f"{PROMPT} [[fault:latency=1.5]]", "n": 10,
             "stream": True}  # fmt: skip
     url = f"{stack.base_url}/images/generations"
     with httpx.stream("POST", url, json=body, timeout=30) as response:
-        for message in sse_messages(response.iter_lines()):
+        # Held in a variable: a dropped line iterator would close the connection at once.
+        messages = sse_messages(response.iter_lines())
+        for message in messages:
             if message.get("event") == COMPLETED:
                 break
-        wait_until(lambda: len(stack.emulator.calls) == 2 * CALLS_PER_REQUEST)
-    _assert_no_call_starts_after(stack, 2 * CALLS_PER_REQUEST)
+        wait_until(lambda: len(stack.emulator.calls) >= 2 * CALLS_PER_REQUEST)
+    _assert_no_call_starts_after(stack, time.monotonic())
 
 
 @pytest.fixture
@@ -417,7 +430,7 @@ def stub(stack: LocalStack) -> Iterator[pb_grpc.ImageGenerationStub]:
 
 def _slow_typed_request() -> pb.ImageGenerationRequest:
     return pb.ImageGenerationRequest(
-        model=STABILITY, prompt=f"{PROMPT} [[fault:latency=1.5]]", n=10,
+        model=SD35, prompt=f"{PROMPT} [[fault:latency=1.5]]", n=10,
         response_format="b64_json",
     )  # fmt: skip
 
@@ -430,7 +443,7 @@ def test_typed_stream_deadline_cancels_pending_bedrock_calls(
     with pytest.raises(grpc.RpcError) as info:
         list(call)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    _assert_no_call_starts_after(stack, CALLS_PER_REQUEST)
+    assert _assert_no_call_starts_after(stack, time.monotonic()) == CALLS_PER_REQUEST
 
 
 def test_typed_stream_cancel_cancels_pending_bedrock_calls(
@@ -439,7 +452,7 @@ def test_typed_stream_cancel_cancels_pending_bedrock_calls(
     call = stub.Generate(_slow_typed_request(), timeout=30)
     wait_until(lambda: len(stack.emulator.calls) == CALLS_PER_REQUEST)
     call.cancel()
-    _assert_no_call_starts_after(stack, CALLS_PER_REQUEST)
+    assert _assert_no_call_starts_after(stack, time.monotonic()) == CALLS_PER_REQUEST
 
 
 def test_typed_stream_error_mid_stream_is_a_grpc_status(
@@ -447,7 +460,7 @@ def test_typed_stream_error_mid_stream_is_a_grpc_status(
 ) -> None:
     _fail_one_of_two_calls(stack)
     request = pb.ImageGenerationRequest(
-        model=STABILITY, prompt=PROMPT, n=2, partial_images=1, response_format="b64_json"
+        model=SD35, prompt=PROMPT, n=2, partial_images=1, response_format="b64_json"
     )
     kinds = []
     with pytest.raises(grpc.RpcError) as info:
@@ -477,32 +490,41 @@ def test_envoy_timeouts_let_a_five_minute_generation_through(stack: LocalStack) 
     [routes] = by_type["RoutesConfigDump"]["static_route_configs"]
     for host in routes["route_config"]["virtual_hosts"]:
         for route in host["routes"]:
-            assert route["route"]["timeout"] == "0s"
+            assert route["route"].get("timeout") == "0s"  # absent: Envoy's 15 s default
             assert _duration_s(route["route"]["idle_timeout"]) > 300
 
 
+def optional_node(request: pytest.FixtureRequest) -> str | None:
+    try:
+        return cast(str, request.getfixturevalue("node"))
+    except pytest.skip.Exception:
+        return None
+
+
 def test_twenty_second_generation_with_keepalives(
-    node: str, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Acceptance: Bedrock takes 20 s, keepalives every 2 s. The first byte comes within 1 s,
     and clients with a 5 s timeout finish: raw httpx, the Python SDK and the Node SDK at once.
 
     Envoy's idle timeout is cut to 5 s here, so the stream survives only because keepalives
     flow; its route timeout (0 s: none) is what lets it outlive Envoy's 15 s default.
+    Without `node` the two Python clients still run.
     """
+    node = optional_node(request)
     monkeypatch.setenv("IDLE_TIMEOUT", "5s")
     with LocalStack(
         ports=Ports.free(), service_env={"SSE_KEEPALIVE_INTERVAL": "2"}, emulator_latency_s=20
     ) as slow:
-        request = {"model": NOVA, "prompt": PROMPT, "partial_images": 1,
-                   "response_format": "b64_json"}  # fmt: skip
+        body = {"model": NOVA, "prompt": PROMPT, "partial_images": 1,
+                "response_format": "b64_json"}  # fmt: skip
 
         def raw() -> tuple[float, list[Event]]:
             started = time.monotonic()
             with (
                 httpx.Client(timeout=httpx.Timeout(5.0)) as http,
                 http.stream(
-                    "POST", f"{slow.base_url}/images/generations", json={**request, "stream": True}
+                    "POST", f"{slow.base_url}/images/generations", json={**body, "stream": True}
                 ) as response,
             ):
                 lines = response.iter_lines()
@@ -514,14 +536,17 @@ def test_twenty_second_generation_with_keepalives(
             sdk = openai.OpenAI(
                 base_url=slow.base_url, api_key="test-key", max_retries=0, timeout=5.0
             )
-            with sdk, sdk.images.generate(**request, stream=True) as stream:
+            with sdk, sdk.images.generate(
+                model=NOVA, prompt=PROMPT, partial_images=1, response_format="b64_json",
+                stream=True,
+            ) as stream:  # fmt: skip
                 return [event.to_dict() for event in stream]
 
         threads = ThreadPoolExecutor(max_workers=2)
         with threads:
             raw_result = threads.submit(raw)
             python_result = threads.submit(python_sdk)
-            node_lines = run_node(node, slow.base_url, request, {"timeout": 5000})
+            node_lines = run_node(node, slow.base_url, body, {"timeout": 5000}) if node else None
             first_byte_s, messages = raw_result.result(timeout=60)
             python_events = python_result.result(timeout=60)
 
@@ -530,8 +555,9 @@ def test_twenty_second_generation_with_keepalives(
     # 20 s of waiting at one keepalive per 2 s, all before the first event.
     first_event = next(i for i, message in enumerate(messages) if "comment" not in message)
     assert first_event >= 8
-    assert [m.get("event") for m in messages[first_event:]] == [PARTIAL, COMPLETED, None]
+    events = [message for message in messages[first_event:] if "comment" not in message]
+    assert [event["event"] for event in events] == [PARTIAL, COMPLETED, None]
     check_event_order(python_events, 1, 1)
-    assert node_lines[-1] == {"done": True}
-    check_event_order(node_lines[:-1], 1, 1)
-    assert threading.active_count() >= 1  # the pool is shut down; nothing else to stop
+    if node_lines is not None:
+        assert node_lines[-1] == {"done": True}
+        check_event_order(node_lines[:-1], 1, 1)
