@@ -123,18 +123,28 @@ def _description(plan: Plan) -> dict[str, Any]:
     }
 
 
-def response_json(plan: Plan, images: list[ImageEvent]) -> Iterator[bytes]:
-    """The non-streaming answer, in chunks of at most CHUNK_BYTES."""
+def response_json(
+    plan: Plan, images: list[ImageEvent], failure: ApiError | None = None
+) -> Iterator[bytes]:
+    """The non-streaming answer, in chunks of at most CHUNK_BYTES.
+
+    With `failure`, some of the request's Bedrock calls failed after others had produced
+    (and been billed for) images: those images are still delivered, and `incomplete` says
+    how many are missing and why.
+    """
     as_url = plan.common.response_format == "url"
-    payload = {
+    payload: dict[str, Any] = {
         "created": plan.created,
         "data": [
             {"url": image.url} if as_url else {"b64_json": _b64(image.data)}
             for image in sorted(images, key=lambda image: image.index)
         ],
         **_description(plan),
-        "usage": usage_json(plan.usage),
+        "usage": usage_json(Usage(plan.input_tokens, output_tokens=len(images))),
     }
+    if failure is not None:
+        payload["incomplete"] = {"requested": plan.common.n, "delivered": len(images),
+                                 **failure.body()}  # fmt: skip
     body = _dumps(payload)
     for start in range(0, len(body), CHUNK_BYTES):
         yield body[start : start + CHUNK_BYTES]

@@ -128,15 +128,27 @@ class Pipeline:
         )
 
     async def run(self, plan: Plan) -> AsyncIterator[Event]:
-        """Yield previews and images as calls finish, then usage once."""
+        """Yield previews and images as calls finish, then usage once.
+
+        When a call fails, calls not yet sent are dropped, calls already at Bedrock (and
+        billed) still deliver their images, and then the first failure is raised.
+        """
         # One request may not take the whole Bedrock pool; calls beyond this bound wait
-        # here (not in the pool), so a cancelled request never starts them.
+        # here (not in the pool), so a cancelled or failed request never starts them.
         gate = asyncio.Semaphore(self._calls_per_request)
-        tasks = [asyncio.create_task(self._invoke(plan, call, gate)) for call in plan.calls]
+        give_up = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._invoke(plan, call, gate, give_up)) for call in plan.calls
+        ]
         produced = 0
+        failure: ApiError | None = None
         try:
             for next_done in asyncio.as_completed(tasks):
-                call, images = await next_done
+                try:
+                    call, images = await next_done
+                except ApiError as exc:
+                    failure = failure or exc
+                    continue
                 for offset, b64 in enumerate(images):
                     produced += 1
                     last = produced == plan.common.n
@@ -144,6 +156,8 @@ class Pipeline:
                         plan, call.first_index + offset, b64, last
                     ):
                         yield event
+            if failure is not None:
+                raise failure
             yield UsageEvent(plan.usage)
         finally:
             # Whatever stopped us (error, cancelled client), no call keeps running for nothing.
@@ -151,20 +165,26 @@ class Pipeline:
                 task.cancel()
 
     async def _invoke(
-        self, plan: Plan, call: BedrockCall, gate: asyncio.Semaphore
+        self, plan: Plan, call: BedrockCall, gate: asyncio.Semaphore, give_up: asyncio.Event
     ) -> tuple[BedrockCall, list[str]]:
-        async with gate:
-            payload = await self._bedrock.invoke(
-                plan.params.invoke_id, call.body, plan.common.bedrock_options
-            )
-        images = plan.model.family.read_images(plan.model.spec, payload)
-        if len(images) != call.image_count:
-            raise ApiError(
-                502,
-                f"{plan.model.spec.model_id} returned {len(images)} images, "
-                f"expected {call.image_count}.",
-                code="model_error",
-            )
+        try:
+            async with gate:
+                if give_up.is_set():  # a sibling failed: do not pay for more images
+                    return call, []
+                payload = await self._bedrock.invoke(
+                    plan.params.invoke_id, call.body, plan.common.bedrock_options
+                )
+            images = plan.model.family.read_images(plan.model.spec, payload)
+            if len(images) != call.image_count:
+                raise ApiError(
+                    502,
+                    f"{plan.model.spec.model_id} returned {len(images)} images, "
+                    f"expected {call.image_count}.",
+                    code="model_error",
+                )
+        except ApiError:
+            give_up.set()  # set before a queued call, woken by the gate, gets to run
+            raise
         return call, images
 
     async def _finish_image(

@@ -81,15 +81,20 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 
     async def _json(self, plan: Plan, context: Context) -> HttpStream:
         images: list[ImageEvent] = []
+        failure: ApiError | None = None
         try:
             async for event in self._pipeline.run(plan):
                 if isinstance(event, ImageEvent):
                     images.append(event)
         except Exception as exc:
-            async for message in http_error(context, as_api_error(exc)):
-                yield message
-            return
-        for number, chunk in enumerate(openai_http.response_json(plan, images)):
+            failure = as_api_error(exc)
+            if not images:
+                async for message in http_error(context, failure):
+                    yield message
+                return
+            # Images already paid for are never thrown away because a sibling call failed.
+            log.warning("delivering %d of %d images: %s", len(images), plan.common.n, failure)
+        for number, chunk in enumerate(openai_http.response_json(plan, images, failure)):
             # Envoy takes the Content-Type from the first message only.
             yield httpbody_pb2.HttpBody(
                 content_type=openai_http.JSON if number == 0 else "", data=chunk

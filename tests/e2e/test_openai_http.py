@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 
 import httpx
@@ -171,3 +172,21 @@ def test_answers_are_not_bounded_by_envoy_buffers(stack: LocalStack) -> None:
     assert response.status_code == 200
     assert len(response.content) > 1.2 * 1024 * 1024
     assert len(response.json()["data"]) == 5
+
+
+def test_partial_failure_still_delivers_the_paid_images(
+    client: openai.OpenAI, stack: LocalStack
+) -> None:
+    """One of three Stability calls fails: the two images Bedrock produced are returned,
+    with `incomplete` saying what is missing and why."""
+    stack.emulator.faults.set("stability.sd3-5-large-v1:0", kind="internal", times=1)
+    response = client.images.with_raw_response.generate(
+        model="stability.sd3-5-large-v1:0", prompt="a fox", n=3, response_format="b64_json"
+    )
+    assert response.status_code == 200
+    body = json.loads(response.content)
+    assert len(body["data"]) == 2
+    assert body["usage"]["output_tokens"] == 2
+    assert body["incomplete"]["requested"] == 3
+    assert body["incomplete"]["delivered"] == 2
+    assert "InternalServer" in body["incomplete"]["error"]["message"]

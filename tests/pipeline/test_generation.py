@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from emulator.bedrock import BedrockEmulator, Call
 from imagegen.v1 import images_pb2 as pb
 from service.config import ConfigError, Settings
 from service.errors import ApiError
-from service.pipeline import Pipeline
+from service.pipeline import Event, ImageEvent, Pipeline
 from service.storage import ImageStore
 from tests.model_ids import CORE, NOVA, SD35
 from tests.pipeline.conftest import generate, make_request
@@ -199,3 +200,26 @@ class _Recorder:
 
 def _request(model: str, extras: dict[str, object], **fields: str) -> pb.ImageGenerationRequest:
     return make_request({"model": model, "prompt": "a fox", "extra_params": extras, **fields})
+
+
+def test_a_failed_call_keeps_the_images_already_paid_for(
+    pipeline: Pipeline, emulator: BedrockEmulator
+) -> None:
+    """n=6 on SD3.5 with 4 calls at a time: the first answer fails, the 3 other calls already
+    at Bedrock still deliver, the 2 calls not yet sent are never sent."""
+    emulator.faults.set(SD35, kind="internal", times=1)
+    emulator.faults.set(SD35, kind="latency", latency_s=0.3)
+    plan = pipeline.prepare(make_request({"model": SD35, "prompt": "a fox", "n": 6,
+                                          "response_format": "b64_json"}))  # fmt: skip
+    events: list[Event] = []
+
+    async def collect() -> None:
+        async for event in pipeline.run(plan):
+            events.append(event)
+
+    with pytest.raises(ApiError) as info:
+        asyncio.run(collect())
+    assert info.value.status == 502
+    images = [event for event in events if isinstance(event, ImageEvent)]
+    assert len(images) == 3
+    assert len(emulator.calls) == 4
