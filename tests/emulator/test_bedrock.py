@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from PIL import Image
 
 from emulator.bedrock import BedrockEmulator
+from tests.emulator.fault_table import ERROR_FAULTS
 
 NOVA = "amazon.nova-canvas-v1:0"
 TITAN = "amazon.titan-image-generator-v2:0"
@@ -234,17 +235,7 @@ def test_streaming_is_refused_for_image_models(runtime: Any) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
-    [
-        ("throttle", 429, "ThrottlingException"),
-        ("not_ready", 429, "ModelNotReadyException"),
-        ("unavailable", 503, "ServiceUnavailableException"),
-        ("internal", 500, "InternalServerException"),
-        ("access_denied", 403, "AccessDeniedException"),
-        ("not_found", 404, "ResourceNotFoundException"),
-        ("quota", 400, "ServiceQuotaExceededException"),
-        ("model_timeout", 408, "ModelTimeoutException"),
-        ("model_error", 424, "ModelErrorException"),
-    ],
+    ERROR_FAULTS,
 )
 def test_faults_use_bedrock_wire_errors(
     emu: BedrockEmulator, runtime: Any, kind: str, status: int, code: str

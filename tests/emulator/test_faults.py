@@ -15,6 +15,7 @@ from emulator.faults import (
     rule_from_json,
 )
 from emulator.models import BedrockError
+from tests.emulator.fault_table import ERROR_FAULTS
 
 NOVA = {"amazon.nova-canvas-v1:0"}
 TITAN = {"amazon.titan-image-generator-v1"}
@@ -113,17 +114,7 @@ def test_rule_json_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
-    [
-        ("throttle", 429, "ThrottlingException"),
-        ("not_ready", 429, "ModelNotReadyException"),
-        ("unavailable", 503, "ServiceUnavailableException"),
-        ("internal", 500, "InternalServerException"),
-        ("access_denied", 403, "AccessDeniedException"),
-        ("not_found", 404, "ResourceNotFoundException"),
-        ("quota", 400, "ServiceQuotaExceededException"),
-        ("model_timeout", 408, "ModelTimeoutException"),
-        ("model_error", 424, "ModelErrorException"),
-    ],
+    ERROR_FAULTS,
 )
 def test_wire_errors(kind: str, status: int, code: str) -> None:
     error = error_for(kind, "amazon.nova-canvas-v1:0")

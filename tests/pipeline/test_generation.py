@@ -19,7 +19,7 @@ from service.config import ConfigError, Settings
 from service.errors import ApiError
 from service.pipeline import Event, ImageEvent, Pipeline
 from service.storage import ImageStore
-from tests.model_ids import CORE, NOVA, SD35
+from tests.model_ids import CORE, NOVA, NOVA_ALIASES, SD35
 from tests.pipeline.conftest import generate, make_request
 
 
@@ -100,12 +100,7 @@ def test_bedrock_options_reach_invoke_model_and_user_does_not(
     assert "alice" not in repr(call.body) and "alice" not in repr(call.headers)
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["us.amazon.nova-canvas-v1:0",
-     "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-canvas-v1:0",
-     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-canvas-v1:0"],
-)  # fmt: skip
+@pytest.mark.parametrize("name", NOVA_ALIASES)
 def test_profiles_and_arns_are_invoked_as_named(
     pipeline: Pipeline, emulator: BedrockEmulator, name: str
 ) -> None:

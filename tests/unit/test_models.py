@@ -10,7 +10,7 @@ from service.errors import ApiError
 from service.models.base import GenerationParams
 from service.models.registry import resolve
 from service.models.stability import nearest_aspect_ratio
-from tests.model_ids import CORE, NOVA, SD35, TITAN_V1, TITAN_V2, ULTRA
+from tests.model_ids import CORE, NOVA, NOVA_ALIASES, SD35, TITAN_V1, TITAN_V2, ULTRA
 
 
 def params(model: str, **overrides: Any) -> GenerationParams:
@@ -168,12 +168,7 @@ def test_integral_floats_from_protobuf_become_ints() -> None:
     assert body["imageGenerationConfig"]["cfgScale"] == 7.0
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["us.amazon.nova-canvas-v1:0",
-     "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-canvas-v1:0",
-     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-canvas-v1:0"],
-)  # fmt: skip
+@pytest.mark.parametrize("name", NOVA_ALIASES)
 def test_registry_resolves_profiles_and_arns(name: str) -> None:
     resolved = resolve(name)
     assert resolved.spec.model_id == NOVA
