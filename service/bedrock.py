@@ -1,8 +1,9 @@
-"""The boto3 `bedrock-runtime` client, its bounded thread pool, and Bedrock's error table.
+"""Bedrock through boto3: InvokeModel (`bedrock-runtime`), ListFoundationModels (`bedrock`),
+their bounded thread pool, and Bedrock's error table.
 
-boto3 is synchronous, so every InvokeModel runs in a thread pool sized like botocore's
-connection pool; the event loop never blocks. Bedrock errors become `ApiError`s with the
-status an OpenAI client expects.
+boto3 is synchronous, so every call runs in a thread pool sized like botocore's connection
+pool; the event loop never blocks. Bedrock errors become `ApiError`s with the status an
+OpenAI client expects.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def map_client_error(error: ClientError, model: str) -> ApiError:
     return ApiError(status, f"Bedrock {code or 'error'}: {message}", code=openai_code)
 
 
-class BedrockRuntime:
-    """InvokeModel for image models, off the event loop."""
+class Bedrock:
+    """InvokeModel for image models and the image model catalog, off the event loop."""
 
     def __init__(self, settings: Settings) -> None:
         config = Config(
@@ -71,15 +72,11 @@ class BedrockRuntime:
             read_timeout=settings.bedrock_read_timeout_s,
             retries={"mode": "standard", "total_max_attempts": settings.bedrock_max_attempts},
         )
-        # The local emulator needs some credentials for SigV4; any value will do.
-        credentials = (
-            {"aws_access_key_id": "emulator", "aws_secret_access_key": "emulator"}
-            if settings.backend == "emulator"
-            else {}
+        session = boto3.session.Session()
+        self._client = session.client(
+            "bedrock-runtime", config=config, **settings.aws_client_args()
         )
-        self._client = boto3.session.Session().client(
-            "bedrock-runtime", region_name=settings.aws_region, config=config, **credentials
-        )
+        self._control = session.client("bedrock", config=config, **settings.aws_client_args())
         self._executor = ThreadPoolExecutor(
             max_workers=settings.bedrock_max_concurrency, thread_name_prefix="bedrock"
         )
@@ -124,7 +121,22 @@ class BedrockRuntime:
             raise ApiError(502, "Bedrock returned an unexpected answer.", code="upstream_error")
         return payload
 
+    async def list_image_models(self) -> list[dict[str, Any]]:
+        """ListFoundationModels for image output: the region's model summaries."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._list_image_models)
+
+    def _list_image_models(self) -> list[dict[str, Any]]:
+        try:
+            summaries = self._control.list_foundation_models(byOutputModality="IMAGE")
+        except ClientError as exc:
+            raise map_client_error(exc, "") from exc
+        except BotoCoreError as exc:
+            raise ApiError(503, f"Bedrock is unreachable: {exc}", code="upstream_error") from exc
+        return list(summaries.get("modelSummaries", []))
+
     def close(self) -> None:
         # Queued calls are dropped; running ones finish in their threads.
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+        self._control.close()

@@ -103,6 +103,14 @@ class Settings:
     )
     log_level: str = "info"
 
+    def aws_client_args(self) -> dict[str, str]:
+        """Keyword arguments every boto3 client of the service gets."""
+        args = {"region_name": self.aws_region}
+        if self.backend == "emulator":
+            # The local stand-ins need some credentials for SigV4; any value will do.
+            args |= {"aws_access_key_id": "emulator", "aws_secret_access_key": "emulator"}
+        return args
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

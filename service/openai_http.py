@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from imagegen.v1 import images_pb2 as pb
+from service.catalog import ModelEntry
 from service.errors import ApiError, invalid_param
-from service.models.base import ModelSpec
 from service.pipeline import ImageEvent, PartialImageEvent, Plan
 from service.usage import Usage
 
@@ -197,13 +197,19 @@ def error_json(error: ApiError) -> bytes:
     return _dumps(error.body())
 
 
-def _model_object(spec: ModelSpec) -> dict[str, Any]:
-    return {"id": spec.model_id, "object": "model", "created": 0, "owned_by": spec.provider}
+def _model_object(entry: ModelEntry) -> dict[str, Any]:
+    return {
+        "id": entry.spec.model_id,
+        "object": "model",
+        "created": entry.created,
+        "owned_by": entry.spec.provider,
+        "lifecycle": entry.lifecycle,
+    }
 
 
-def model_json(spec: ModelSpec) -> bytes:
-    return _dumps(_model_object(spec))
+def model_json(entry: ModelEntry) -> bytes:
+    return _dumps(_model_object(entry))
 
 
-def model_list_json(specs: list[ModelSpec]) -> bytes:
-    return _dumps({"object": "list", "data": [_model_object(spec) for spec in specs]})
+def model_list_json(entries: list[ModelEntry]) -> bytes:
+    return _dumps({"object": "list", "data": [_model_object(entry) for entry in entries]})

@@ -12,7 +12,8 @@ from grpc_reflection.v1alpha import reflection
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import usage
-from service.bedrock import BedrockRuntime
+from service.bedrock import Bedrock
+from service.catalog import ModelCatalog
 from service.config import ConfigError, Settings
 from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
@@ -38,7 +39,7 @@ class ImageServer:
             check_default_params(settings.default_model_params)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.bedrock = BedrockRuntime(settings)
+        self.bedrock = Bedrock(settings)
         store = ImageStore(settings) if settings.s3_bucket else None
         pipeline = Pipeline(
             self.bedrock, store, settings.default_model_params, settings.bedrock_calls_per_request
@@ -51,7 +52,9 @@ class ImageServer:
         pb_grpc.add_ImageGenerationServicer_to_server(
             ImageGenerationServicer(pipeline, settings.sse_keepalive_s), self.server
         )
-        pb_grpc.add_ModelsServicer_to_server(ModelsServicer(), self.server)
+        pb_grpc.add_ModelsServicer_to_server(
+            ModelsServicer(ModelCatalog(self.bedrock.list_image_models)), self.server
+        )
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -19,8 +19,8 @@ from google.api import httpbody_pb2
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import converters, openai_http
+from service.catalog import ModelCatalog
 from service.errors import ApiError
-from service.models.registry import all_models, resolve
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
 
 log = logging.getLogger(__name__)
@@ -140,15 +140,17 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 
 
 class ModelsServicer(pb_grpc.ModelsServicer):
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self._catalog = catalog
+
     async def ListModelsHttp(
         self, request: pb.ListModelsHttpRequest, context: Context
     ) -> HttpStream:
         try:
-            body = (
-                openai_http.model_json(resolve(request.model).spec)
-                if request.model
-                else (openai_http.model_list_json([spec for _, spec in all_models()]))
-            )
+            if request.model:
+                body = openai_http.model_json(await self._catalog.entry(request.model))
+            else:
+                body = openai_http.model_list_json(await self._catalog.entries())
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
                 yield message

@@ -25,24 +25,17 @@ class ImageStore:
         self.bucket = settings.s3_bucket
         self.expires_s = settings.s3_url_expires_s
         session = boto3.session.Session()
-        credentials = (
-            {"aws_access_key_id": "emulator", "aws_secret_access_key": "emulator"}
-            if settings.backend == "emulator"
-            else {}
-        )
         # Without s3v4 a client with a custom endpoint presigns SigV2-style URLs.
         self._client = session.client(
             "s3",
-            region_name=settings.aws_region,
             config=Config(signature_version="s3v4"),
-            **credentials,
+            **settings.aws_client_args(),
         )
         self._presigner = (
             session.client(
                 "s3",
-                region_name=settings.aws_region,
                 config=Config(signature_version="s3v4", s3={"use_accelerate_endpoint": True}),
-                **credentials,
+                **settings.aws_client_args(),
             )
             if settings.s3_accelerate
             else self._client

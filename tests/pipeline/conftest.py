@@ -16,7 +16,7 @@ import pytest
 from emulator.bedrock import BedrockEmulator
 from emulator.s3 import LocalS3
 from imagegen.v1 import images_pb2 as pb
-from service.bedrock import BedrockRuntime
+from service.bedrock import Bedrock
 from service.config import Settings
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan, UsageEvent
 from service.storage import ImageStore
@@ -48,7 +48,7 @@ def settings(emulator: BedrockEmulator) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    bedrock = BedrockRuntime(settings)
+    bedrock = Bedrock(settings)
     yield Pipeline(bedrock, ImageStore(settings), settings.default_model_params)
     bedrock.close()
 
