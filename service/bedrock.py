@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,8 +26,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from service import metrics
 from service.config import Settings
 from service.errors import ApiError
+from service.models.registry import base_model_id
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,19 @@ class Bedrock:
     ) -> dict[str, Any]:
         """One InvokeModel call; the parsed JSON answer or an `ApiError`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._invoke, model, body, options)
+        label = base_model_id(model)
+        outcome = "ok"
+        started = time.perf_counter()
+        metrics.BEDROCK_IN_FLIGHT.inc()
+        try:
+            return await loop.run_in_executor(self._executor, self._invoke, model, body, options)
+        except ApiError as exc:
+            outcome = exc.code or str(exc.status)
+            raise
+        finally:
+            metrics.BEDROCK_IN_FLIGHT.dec()
+            metrics.BEDROCK_CALLS.labels(label, outcome).inc()
+            metrics.BEDROCK_SECONDS.labels(label).observe(time.perf_counter() - started)
 
     def _invoke(
         self, model: str, body: Mapping[str, Any], options: BedrockOptions

@@ -86,6 +86,8 @@ def _model_params(env: Mapping[str, str]) -> Mapping[str, Mapping[str, Any]]:
 class Settings:
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464  # 0 turns the metrics endpoint off
     backend: str = "emulator"  # "emulator" (local stand-in) or "aws"
     aws_region: str = "us-east-1"
     bedrock_max_concurrency: int = 16
@@ -126,6 +128,8 @@ class Settings:
         return cls(
             grpc_host=env.get("GRPC_HOST", "").strip() or "127.0.0.1",
             grpc_port=_int(env, "GRPC_PORT", 50051, 0, 65535),
+            metrics_host=env.get("METRICS_HOST", "").strip() or "127.0.0.1",
+            metrics_port=_int(env, "METRICS_PORT", 9464, 0, 65535),
             backend=backend,
             aws_region=region,
             bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 16, 1, 1024),

@@ -9,11 +9,13 @@ from typing import Any
 
 import grpc
 
+from service import metrics
+
 log = logging.getLogger("service.access")
 
 
 class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """One log line per server-streaming RPC: method, outcome and duration."""
+    """Per server-streaming RPC: a log line and metrics with method, outcome and duration."""
 
     async def intercept_service(
         self,
@@ -39,13 +41,12 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg
                 raise
             finally:
                 code = context.code()
-                log.info(
-                    "%s %s%s %.0f ms",
-                    method,
-                    outcome,
-                    f" ({code.name})" if code else "",
-                    (time.perf_counter() - started) * 1000,
-                )
+                elapsed = time.perf_counter() - started
+                if code and code != grpc.StatusCode.OK:
+                    outcome = code.name
+                metrics.RPCS.labels(method, outcome).inc()
+                metrics.RPC_SECONDS.labels(method).observe(elapsed)
+                log.info("%s %s %.0f ms", method, outcome, elapsed * 1000)
 
         return grpc.unary_stream_rpc_method_handler(
             logged,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imagegen.v1 import images_pb2 as pb
-from service import imaging, usage
+from service import imaging, metrics, usage
 from service.errors import ApiError
 from service.models.base import BedrockCall, GenerationParams, deep_merge
 from service.models.registry import ResolvedModel, resolve
@@ -208,6 +208,7 @@ class Pipeline:
         if common.response_format == "url":
             assert self._store is not None  # validate() refuses url without a bucket
             url = await self._store.put(image.data, image.output_format)
+        metrics.IMAGES.labels(plan.model.spec.model_id, image.output_format).inc()
         yield ImageEvent(
             index=index,
             data=image.data,

@@ -11,7 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
-from service import usage
+from service import metrics, usage
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
 from service.config import ConfigError, Settings
@@ -69,6 +69,8 @@ class ImageServer:
 
     async def start(self) -> None:
         await self.server.start()
+        if self.settings.metrics_port:
+            metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(

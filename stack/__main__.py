@@ -27,7 +27,8 @@ def main() -> None:
         f"\nOpenAI-compatible base URL: {stack.base_url}\n"
         f"gRPC (typed API):           {stack.grpc_target}\n"
         f"Bedrock emulator:           {stack.emulator.url}\n"
-        f"Local S3:                   {stack.s3.url if stack.s3 else '-'}\n\n"
+        f"Local S3:                   {stack.s3.url if stack.s3 else '-'}\n"
+        f"Metrics (Prometheus):       http://127.0.0.1:{stack.ports.metrics}/metrics\n\n"
         f"Try:\n{CURL_EXAMPLE.format(base=stack.base_url)}\n\nCtrl-C stops everything.",
         flush=True,
     )

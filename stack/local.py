@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 
 from emulator.bedrock import BedrockEmulator
@@ -35,6 +35,7 @@ class Ports:
     envoy_admin: int = 9901
     emulator: int = 4010
     s3: int = 4566
+    metrics: int = 9464
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -45,11 +46,12 @@ class Ports:
             envoy_admin=int(env.get("ENVOY_ADMIN_PORT", 9901)),
             emulator=int(env.get("EMULATOR_PORT", 4010)),
             s3=int(env.get("S3_PORT", 4566)),
+            metrics=int(env.get("METRICS_PORT", 9464)),
         )
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(*(free_port() for _ in fields(cls)))
 
 
 @dataclass
@@ -83,6 +85,7 @@ class LocalStack:
                 "IMAGES_BACKEND": "emulator",
                 "GRPC_HOST": HOST,
                 "GRPC_PORT": str(self.ports.grpc),
+                "METRICS_PORT": str(self.ports.metrics),
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.emulator.url,

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -64,3 +65,17 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
     [reply] = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
     names = {service.name for service in reply.list_services_response.service}
     assert {"imagegen.v1.ImageGeneration", "imagegen.v1.Models", "grpc.health.v1.Health"} <= names
+
+
+def test_prometheus_metrics(stack: LocalStack, channel: grpc.Channel) -> None:
+    stub = pb_grpc.ImageGenerationStub(channel)
+    request = pb.ImageGenerationRequest(
+        model="us.amazon.nova-canvas-v1:0", prompt="a fox", size="320x320", output_format="webp"
+    )
+    list(stub.Generate(request, timeout=30))
+    text = httpx.get(f"http://127.0.0.1:{stack.ports.metrics}/metrics", timeout=5).text
+    assert 'imagegen_images_total{model="amazon.nova-canvas-v1:0",output_format="webp"}' in text
+    assert 'imagegen_bedrock_calls_total{model="amazon.nova-canvas-v1:0",outcome="ok"}' in text
+    assert 'imagegen_rpcs_total{method="/imagegen.v1.ImageGeneration/Generate",outcome="ok"}' in (
+        text
+    )

@@ -1,0 +1,28 @@
+"""Prometheus metrics of the service, served on METRICS_HOST:METRICS_PORT (/metrics).
+
+Labels stay bounded: the base model id (never an ARN or a caller-chosen string), the gRPC
+method, and an outcome that is `ok` or an error code from our own tables.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# Image generation takes seconds to minutes; the buckets follow that.
+_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+
+RPCS = Counter("imagegen_rpcs_total", "Streaming RPCs handled", ["method", "outcome"])
+RPC_SECONDS = Histogram(
+    "imagegen_rpc_duration_seconds", "Duration of streaming RPCs", ["method"], buckets=_SECONDS
+)
+BEDROCK_CALLS = Counter("imagegen_bedrock_calls_total", "InvokeModel calls", ["model", "outcome"])
+BEDROCK_SECONDS = Histogram(
+    "imagegen_bedrock_call_duration_seconds", "InvokeModel duration", ["model"], buckets=_SECONDS
+)
+BEDROCK_IN_FLIGHT = Gauge("imagegen_bedrock_calls_in_flight", "InvokeModel calls under way")
+IMAGES = Counter("imagegen_images_total", "Images delivered to clients", ["model", "output_format"])
+
+
+def serve(host: str, port: int) -> None:
+    """Start the /metrics HTTP server in a background thread."""
+    start_http_server(port, addr=host)
