@@ -13,7 +13,7 @@ import openai
 import pytest
 from PIL import Image
 
-from stack.local import LocalStack
+from stack.local import LocalStack, Ports
 
 HEADERS = {"Authorization": "Bearer sk-anything", "Content-Type": "application/json"}
 
@@ -156,3 +156,19 @@ def test_sdk_throttling_is_a_rate_limit_error(client: openai.OpenAI) -> None:
                                size="320x320")  # fmt: skip
     assert "Throttling" in info.value.message
     assert json.dumps(info.value.body)  # an OpenAI error body, not empty
+
+
+def test_page_default_model_params_example() -> None:
+    """The page's DEFAULT_MODEL_PARAMS example, set in the service's environment."""
+    defaults = {"stability.stable-image-core-v1:0": {
+        "negative_prompt": "blurry, low quality, watermark"}}  # fmt: skip
+    env = {"DEFAULT_MODEL_PARAMS": json.dumps(defaults)}
+    with LocalStack(ports=Ports.free(), service_env=env, with_s3=False) as stack:
+        client = openai.OpenAI(base_url=stack.base_url, api_key="x", max_retries=0)
+        client.images.generate(model="stability.stable-image-core-v1:0", prompt="a fox")
+        client.images.generate(model="stability.stable-image-core-v1:0", prompt="a fox",
+                               extra_body={"negative_prompt": "people"})  # fmt: skip
+        first, second = stack.emulator.calls
+    assert first.body is not None and second.body is not None
+    assert first.body["negative_prompt"] == "blurry, low quality, watermark"
+    assert second.body["negative_prompt"] == "people"
