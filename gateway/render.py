@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
+from service.config import DEFAULT_MAX_MESSAGE_BYTES
+
 GATEWAY_DIR = Path(__file__).resolve().parent
 TEMPLATE = GATEWAY_DIR / "envoy.yaml.tmpl"
 
@@ -22,7 +24,8 @@ DEFAULTS: Mapping[str, str] = {
     "ENVOY_ADMIN_HOST": "127.0.0.1",
     "ENVOY_ADMIN_PORT": "9901",
     "DESCRIPTOR_PATH": str(GATEWAY_DIR / "imagegen.pb"),
-    "BODY_LIMIT_BYTES": str(64 * 1024 * 1024),
+    # One knob for both hops: the gRPC service's message limit, unless set on its own.
+    "BODY_LIMIT_BYTES": os.environ.get("GRPC_MAX_MESSAGE_BYTES", str(DEFAULT_MAX_MESSAGE_BYTES)),
     # Longest silence tolerated on a request; SSE keepalives arrive far more often.
     "IDLE_TIMEOUT": "900s",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,11 @@ curl -s {base}/images/generations \\
 
 
 def main() -> None:
-    stack = LocalStack(ports=Ports.from_env())
+    try:
+        latency_s = float(os.environ.get("EMULATOR_LATENCY_S", "0") or 0)
+        stack = LocalStack(ports=Ports.from_env(), emulator_latency_s=latency_s)
+    except ValueError as exc:
+        sys.exit(f"configuration error: {exc}")
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())

@@ -39,15 +39,23 @@ class Ports:
 
     @classmethod
     def from_env(cls) -> Ports:
-        env = os.environ
-        return cls(
-            http=int(env.get("HTTP_PORT", 8080)),
-            grpc=int(env.get("GRPC_PORT", 50051)),
-            envoy_admin=int(env.get("ENVOY_ADMIN_PORT", 9901)),
-            emulator=int(env.get("EMULATOR_PORT", 4010)),
-            s3=int(env.get("S3_PORT", 4566)),
-            metrics=int(env.get("METRICS_PORT", 9464)),
-        )
+        """Defaults overridden by HTTP_PORT, GRPC_PORT, ENVOY_ADMIN_PORT, EMULATOR_PORT,
+        S3_PORT and METRICS_PORT."""
+        names = {
+            "http": "HTTP_PORT",
+            "grpc": "GRPC_PORT",
+            "envoy_admin": "ENVOY_ADMIN_PORT",
+            "emulator": "EMULATOR_PORT",
+            "s3": "S3_PORT",
+            "metrics": "METRICS_PORT",
+        }
+        ports = {}
+        for name, variable in names.items():
+            raw = os.environ.get(variable, "").strip()
+            if raw and not (raw.isdigit() and 0 < int(raw) < 65536):
+                raise ValueError(f"{variable} must be a port number (1-65535), got {raw!r}")
+            ports[name] = int(raw) if raw else getattr(cls, name)
+        return cls(**ports)
 
     @classmethod
     def free(cls) -> Ports:
