@@ -10,7 +10,7 @@ COPY service ./service
 COPY emulator ./emulator
 COPY gateway ./gateway
 COPY stack ./stack
-RUN pip install --no-cache-dir '.[local]'
+RUN pip install --no-cache-dir '.[emulator]'
 
 # The gRPC service listens on all interfaces inside the container.
 ENV GRPC_HOST=0.0.0.0 GRPC_PORT=50051
