@@ -104,6 +104,8 @@ class Settings:
         default_factory=lambda: MappingProxyType({})
     )
     log_level: str = "info"
+    # Browser origins allowed to call /mcp (loopback origins always are).
+    mcp_allowed_origins: tuple[str, ...] = ()
 
     def aws_client_args(self) -> dict[str, str]:
         """Keyword arguments every boto3 client of the service gets."""
@@ -147,4 +149,9 @@ class Settings:
             ),
             default_model_params=_model_params(env),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            mcp_allowed_origins=tuple(
+                o.strip().rstrip("/")
+                for o in env.get("MCP_ALLOWED_ORIGINS", "").split(",")
+                if o.strip()
+            ),
         )

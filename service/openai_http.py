@@ -126,7 +126,7 @@ def _description(plan: Plan) -> dict[str, Any]:
 def response_json(
     plan: Plan, images: list[ImageEvent], failure: ApiError | None = None
 ) -> Iterator[bytes]:
-    """The non-streaming answer, in chunks of at most CHUNK_BYTES.
+    """The non-streaming answer (images in request order), in chunks of at most CHUNK_BYTES.
 
     With `failure`, some of the request's Bedrock calls failed after others had produced
     (and been billed for) images: those images are still delivered, and `incomplete` says
@@ -136,8 +136,7 @@ def response_json(
     payload: dict[str, Any] = {
         "created": plan.created,
         "data": [
-            {"url": image.url} if as_url else {"b64_json": _b64(image.data)}
-            for image in sorted(images, key=lambda image: image.index)
+            {"url": image.url} if as_url else {"b64_json": _b64(image.data)} for image in images
         ],
         **_description(plan),
         "usage": usage_json(Usage(plan.input_tokens, output_tokens=len(images))),

@@ -164,6 +164,25 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
 
+    async def collect(self, plan: Plan) -> tuple[list[ImageEvent], ApiError | None]:
+        """All images of a request, in order, for answers that are not streamed.
+
+        A failure after some images were produced comes back next to them (they were paid
+        for); a failure with no image at all is raised.
+        """
+        images: list[ImageEvent] = []
+        failure: ApiError | None = None
+        try:
+            async for event in self.run(plan):
+                if isinstance(event, ImageEvent):
+                    images.append(event)
+        except ApiError as exc:
+            if not images:
+                raise
+            log.warning("delivering %d of %d images: %s", len(images), plan.common.n, exc)
+            failure = exc
+        return sorted(images, key=lambda image: image.index), failure
+
     async def _invoke(
         self, plan: Plan, call: BedrockCall, gate: asyncio.Semaphore, give_up: asyncio.Event
     ) -> tuple[BedrockCall, list[str]]:

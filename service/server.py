@@ -18,15 +18,12 @@ from service.config import ConfigError, Settings
 from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
-from service.servicers import ImageGenerationServicer, ModelsServicer
+from service.servicers import ImageGenerationServicer, McpServicer, ModelsServicer
 from service.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = (
-    pb.DESCRIPTOR.services_by_name["ImageGeneration"].full_name,
-    pb.DESCRIPTOR.services_by_name["Models"].full_name,
-)
+SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
 
 
 class ImageServer:
@@ -54,6 +51,9 @@ class ImageServer:
         )
         pb_grpc.add_ModelsServicer_to_server(
             ModelsServicer(ModelCatalog(self.bedrock.list_image_models)), self.server
+        )
+        pb_grpc.add_McpServicer_to_server(
+            McpServicer(pipeline, settings.mcp_allowed_origins), self.server
         )
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

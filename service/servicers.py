@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeAlias
 
 import grpc
@@ -18,7 +18,7 @@ from google.api import httpbody_pb2
 
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
-from service import converters, openai_http
+from service import converters, mcp, openai_http
 from service.catalog import ModelCatalog
 from service.errors import ApiError
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
@@ -38,10 +38,17 @@ def as_api_error(exc: Exception) -> ApiError:
     return ApiError(500, "The server failed to process the request.", code="internal_error")
 
 
-async def http_error(context: Context, error: ApiError) -> HttpStream:
-    """An ordinary HTTP error answer: status header first, then the OpenAI error body."""
-    await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(error.status)),))
-    yield httpbody_pb2.HttpBody(content_type=openai_http.JSON, data=openai_http.error_json(error))
+async def http_answer(
+    context: Context, status: int, content_type: str, body: bytes, headers: Mapping[str, str]
+) -> HttpStream:
+    """A whole HTTP answer with its own status: status header first, then one body."""
+    await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(status)), *headers.items()))
+    yield httpbody_pb2.HttpBody(content_type=content_type, data=body)
+
+
+def http_error(context: Context, error: ApiError) -> HttpStream:
+    """An ordinary HTTP error answer with the OpenAI error body."""
+    return http_answer(context, error.status, openai_http.JSON, openai_http.error_json(error), {})
 
 
 class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
@@ -80,20 +87,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 yield message
 
     async def _json(self, plan: Plan, context: Context) -> HttpStream:
-        images: list[ImageEvent] = []
-        failure: ApiError | None = None
         try:
-            async for event in self._pipeline.run(plan):
-                if isinstance(event, ImageEvent):
-                    images.append(event)
+            images, failure = await self._pipeline.collect(plan)
         except Exception as exc:
-            failure = as_api_error(exc)
-            if not images:
-                async for message in http_error(context, failure):
-                    yield message
-                return
-            # Images already paid for are never thrown away because a sibling call failed.
-            log.warning("delivering %d of %d images: %s", len(images), plan.common.n, failure)
+            async for message in http_error(context, as_api_error(exc)):
+                yield message
+            return
         for number, chunk in enumerate(openai_http.response_json(plan, images, failure)):
             # Envoy takes the Content-Type from the first message only.
             yield httpbody_pb2.HttpBody(
@@ -156,3 +155,29 @@ class ModelsServicer(pb_grpc.ModelsServicer):
                 yield message
             return
         yield httpbody_pb2.HttpBody(content_type=openai_http.JSON, data=body)
+
+
+class McpServicer(pb_grpc.McpServicer):
+    """POST/GET/DELETE /mcp: the MCP tool `openai_image_generation` over the pipeline."""
+
+    def __init__(self, pipeline: Pipeline, allowed_origins: tuple[str, ...]) -> None:
+        self._pipeline = pipeline
+        self._allowed_origins = allowed_origins
+
+    async def McpHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
+        headers = {key: str(value) for key, value in context.invocation_metadata() or ()}
+        method = headers.get("x-envoy-original-method", "POST")
+        reply = await mcp.handle(
+            method, request.data, headers, self._generate, self._allowed_origins
+        )
+        content_type = reply.headers.get("content-type", "")
+        extra = {k: v for k, v in reply.headers.items() if k != "content-type"}
+        async for message in http_answer(context, reply.status, content_type, reply.body, extra):
+            yield message
+
+    async def _generate(
+        self, request: pb.ImageGenerationRequest
+    ) -> tuple[Plan, list[ImageEvent], ApiError | None]:
+        plan = self._pipeline.prepare(request)
+        images, failure = await self._pipeline.collect(plan)
+        return plan, images, failure

@@ -215,3 +215,81 @@ class Models:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class McpStub:
+    """The MCP server (Streamable HTTP transport) offering the tool `openai_image_generation`:
+    JSON-RPC in, JSON-RPC out, over the same pipeline as the other faces.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.McpHttp = channel.unary_stream(
+                '/imagegen.v1.Mcp/McpHttp',
+                request_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+
+
+class McpServicer:
+    """The MCP server (Streamable HTTP transport) offering the tool `openai_image_generation`:
+    JSON-RPC in, JSON-RPC out, over the same pipeline as the other faces.
+    """
+
+    def McpHttp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_McpServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'McpHttp': grpc.unary_stream_rpc_method_handler(
+                    servicer.McpHttp,
+                    request_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'imagegen.v1.Mcp', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('imagegen.v1.Mcp', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Mcp:
+    """The MCP server (Streamable HTTP transport) offering the tool `openai_image_generation`:
+    JSON-RPC in, JSON-RPC out, over the same pipeline as the other faces.
+    """
+
+    @staticmethod
+    def McpHttp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.v1.Mcp/McpHttp',
+            google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
