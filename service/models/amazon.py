@@ -128,13 +128,16 @@ class AmazonImageFamily(ModelFamily):
         )
         batches = split_batches(params.n, spec.max_images_per_call)
         seeds = batch_seeds(base["imageGenerationConfig"].get("seed"), batches, SEED_MAX)
-        calls = []
-        for (first, count), seed in zip(batches, seeds, strict=True):
-            body = deep_merge(base, {"imageGenerationConfig": {"numberOfImages": count}})
-            if seed is not None:
-                body["imageGenerationConfig"]["seed"] = seed
-            calls.append(BedrockCall(body=body, first_index=first, image_count=count))
-        return calls
+        return [
+            BedrockCall(
+                body=deep_merge(
+                    base, {"imageGenerationConfig": {"numberOfImages": count, "seed": seed}}
+                ),
+                first_index=first,
+                image_count=count,
+            )
+            for (first, count), seed in zip(batches, seeds, strict=True)
+        ]
 
     def read_images(self, spec: ModelSpec, payload: Mapping[str, Any]) -> list[str]:
         # Success bodies may carry "error": null; only a non-empty error is a failure.

@@ -176,17 +176,14 @@ def split_batches(n: int, per_call: int) -> list[tuple[int, int]]:
     return [(start, min(per_call, n - start)) for start in range(0, n, per_call)]
 
 
-def batch_seeds(
-    explicit: int | None, batches: list[tuple[int, int]], high: int
-) -> list[int | None]:
-    """Seeds for each call: calls of one request must not repeat each other's images.
+def batch_seeds(explicit: int | None, batches: list[tuple[int, int]], high: int) -> list[int]:
+    """The seed of each call: the caller's seed, or a random one, plus the call's first index.
 
-    One call keeps the caller's seed (or the model default). Several calls get the caller's
-    seed (or a random one) plus the index of their first image: a model that varies images
-    within a call by seed + position then never produces the same seed twice.
+    Random by default so that repeating a request gives new images, as OpenAI's API does
+    (Nova Canvas and Titan would otherwise use a fixed default seed). Adding the first image
+    index keeps the calls of one request apart: a model that varies images within a call by
+    seed + position then never produces the same seed twice.
     """
-    if len(batches) == 1:
-        return [explicit]
     base = explicit if explicit is not None else random.randint(0, high)
     return [(base + first) % (high + 1) for first, _ in batches]
 

@@ -122,7 +122,7 @@ class StabilityImage(ModelFamily):
         seeds = batch_seeds(body.pop("seed", None), batches, SEED_MAX)
         return [
             BedrockCall(
-                body=body | ({"seed": seed} if seed is not None else {}),
+                body=body | {"seed": seed},
                 first_index=first,
                 image_count=count,
             )

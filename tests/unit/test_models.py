@@ -42,6 +42,7 @@ def rejected(model: str, **overrides: Any) -> ApiError:
 
 def test_nova_text_image_body() -> None:
     [body] = bodies(NOVA, size=(1280, 720), quality="hd", style="photorealism")
+    assert 0 <= body["imageGenerationConfig"].pop("seed") <= 2_147_483_646
     assert body == {
         "taskType": "TEXT_IMAGE",
         "textToImageParams": {"text": "a red fox", "style": "PHOTOREALISM"},
@@ -100,9 +101,12 @@ def test_n_is_split_into_bedrock_sized_calls_with_distinct_seeds() -> None:
     assert all("numberOfImages" not in b for b in stability)
 
 
-def test_single_call_keeps_model_default_seed() -> None:
-    [body] = bodies(NOVA, n=5)
-    assert "seed" not in body["imageGenerationConfig"]
+def test_without_a_seed_each_request_draws_a_new_one() -> None:
+    """As OpenAI's API: the same request twice gives new images (Nova's default is fixed)."""
+    seeds = {bodies(NOVA, n=5)[0]["imageGenerationConfig"]["seed"] for _ in range(5)}
+    assert len(seeds) > 1
+    [pinned] = bodies(NOVA, extras={"imageGenerationConfig": {"seed": 42}})
+    assert pinned["imageGenerationConfig"]["seed"] == 42
 
 
 def test_titan_sizes_and_tasks() -> None:
@@ -126,6 +130,7 @@ def test_stability_nearest_aspect_ratio(size: tuple[int, int], ratio: str) -> No
 def test_stability_body_and_formats() -> None:
     [body] = bodies(SD35, size=(1792, 1024), output_format="webp",
                     extras={"negative_prompt": "blurry"})  # fmt: skip
+    assert 0 <= body.pop("seed") <= 4_294_967_294
     assert body == {
         "prompt": "a red fox", "aspect_ratio": "16:9", "output_format": "webp",
         "negative_prompt": "blurry",
