@@ -40,6 +40,7 @@ Generate = Callable[
 class McpReply:
     status: int
     body: bytes = b""
+    content_type: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -95,7 +96,7 @@ def _error(status: int, message_id: Any, code: int, message: str) -> McpReply:
 
 
 def _json(status: int, payload: Mapping[str, Any]) -> McpReply:
-    return McpReply(status, json.dumps(payload).encode(), {"content-type": "application/json"})
+    return McpReply(status, json.dumps(payload).encode(), content_type="application/json")
 
 
 def origin_allowed(origin: str | None, allowed: Collection[str]) -> bool:

@@ -14,7 +14,7 @@ from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import metrics, usage
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
-from service.config import ConfigError, Settings
+from service.config import Settings
 from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
@@ -32,10 +32,7 @@ class ImageServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         usage.warm_up()
-        try:
-            check_default_params(settings.default_model_params)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        check_default_params(settings.default_model_params)
         self.bedrock = Bedrock(settings)
         store = ImageStore(settings) if settings.s3_bucket else None
         pipeline = Pipeline(

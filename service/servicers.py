@@ -46,6 +46,11 @@ async def http_answer(
     yield httpbody_pb2.HttpBody(content_type=content_type, data=body)
 
 
+def request_headers(context: Context) -> dict[str, str]:
+    """The HTTP request headers, as Envoy passes them: lower-cased gRPC metadata."""
+    return {key: str(value) for key, value in context.invocation_metadata() or ()}
+
+
 def http_error(context: Context, error: ApiError) -> HttpStream:
     """An ordinary HTTP error answer with the OpenAI error body."""
     return http_answer(context, error.status, openai_http.JSON, openai_http.error_json(error), {})
@@ -68,7 +73,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             await context.abort(error.grpc_code, error.message)
 
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
-        headers = {key: str(value) for key, value in context.invocation_metadata() or ()}
+        headers = request_headers(context)
         try:
             typed = openai_http.parse_request(request.data, headers)
             plan = self._pipeline.prepare(typed)
@@ -165,14 +170,13 @@ class McpServicer(pb_grpc.McpServicer):
         self._allowed_origins = allowed_origins
 
     async def McpHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
-        headers = {key: str(value) for key, value in context.invocation_metadata() or ()}
+        headers = request_headers(context)
         method = headers.get("x-envoy-original-method", "POST")
         reply = await mcp.handle(
             method, request.data, headers, self._generate, self._allowed_origins
         )
-        content_type = reply.headers.get("content-type", "")
-        extra = {k: v for k, v in reply.headers.items() if k != "content-type"}
-        async for message in http_answer(context, reply.status, content_type, reply.body, extra):
+        answer = http_answer(context, reply.status, reply.content_type, reply.body, reply.headers)
+        async for message in answer:
             yield message
 
     async def _generate(

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from service.config import ConfigError
 from service.errors import ApiError
 from service.models.base import ModelFamily, ModelSpec, check_object
 from service.models.nova import NovaCanvas
@@ -68,4 +69,4 @@ def check_default_params(defaults: Mapping[str, Mapping[str, Any]]) -> None:
         try:
             check_object(params, resolve(name).spec.extras)
         except ApiError as exc:
-            raise ValueError(f"DEFAULT_MODEL_PARAMS[{name!r}]: {exc.message}") from None
+            raise ConfigError(f"DEFAULT_MODEL_PARAMS[{name!r}]: {exc.message}") from None

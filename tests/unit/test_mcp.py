@@ -30,7 +30,7 @@ def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def answer(reply: mcp.McpReply) -> dict[str, Any]:
-    assert reply.headers["content-type"] == "application/json"
+    assert reply.content_type == "application/json"
     body: dict[str, Any] = json.loads(reply.body)
     assert body["jsonrpc"] == "2.0"
     return body
