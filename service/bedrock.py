@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -65,6 +65,20 @@ def map_client_error(error: ClientError, model: str) -> ApiError:
     return ApiError(status, f"Bedrock {code or 'error'}: {message}", code=openai_code)
 
 
+def _observe_call(work: Future[dict[str, Any]], label: str, started: float) -> None:
+    """Metrics of one finished InvokeModel call (run in its thread, or at cancel if queued)."""
+    outcome = "ok"
+    if work.cancelled():
+        outcome = "cancelled"  # dropped before it reached Bedrock
+    elif isinstance(error := work.exception(), ApiError):
+        outcome = error.code or str(error.status)
+    elif error is not None:
+        outcome = "error"
+    metrics.BEDROCK_IN_FLIGHT.dec()
+    metrics.BEDROCK_CALLS.labels(label, outcome).inc()
+    metrics.BEDROCK_SECONDS.labels(label).observe(time.perf_counter() - started)
+
+
 class Bedrock:
     """InvokeModel for image models and the image model catalog, off the event loop."""
 
@@ -92,20 +106,14 @@ class Bedrock:
         self, model: str, body: Mapping[str, Any], options: BedrockOptions
     ) -> dict[str, Any]:
         """One InvokeModel call; the parsed JSON answer or an `ApiError`."""
-        loop = asyncio.get_running_loop()
         label = base_model_id(model)
-        outcome = "ok"
         started = time.perf_counter()
         metrics.BEDROCK_IN_FLIGHT.inc()
-        try:
-            return await loop.run_in_executor(self._executor, self._invoke, model, body, options)
-        except ApiError as exc:
-            outcome = exc.code or str(exc.status)
-            raise
-        finally:
-            metrics.BEDROCK_IN_FLIGHT.dec()
-            metrics.BEDROCK_CALLS.labels(label, outcome).inc()
-            metrics.BEDROCK_SECONDS.labels(label).observe(time.perf_counter() - started)
+        work = self._executor.submit(self._invoke, model, body, options)
+        # A cancelled await does not stop a call already in its thread: the metrics follow
+        # the work itself, so the in-flight gauge reads what Bedrock is really doing.
+        work.add_done_callback(lambda done: _observe_call(done, label, started))
+        return await asyncio.wrap_future(work)
 
     def _invoke(
         self, model: str, body: Mapping[str, Any], options: BedrockOptions

@@ -1,7 +1,9 @@
 """Prometheus metrics of the service, served on METRICS_HOST:METRICS_PORT (/metrics).
 
 Labels stay bounded: the base model id (never an ARN or a caller-chosen string), the gRPC
-method, and an outcome that is `ok` or an error code from our own tables.
+method, the HTTP status, and an outcome: for RPCs one of `interceptors.OUTCOMES` (ok,
+client_error, rate_limited, server_error, cancelled), for Bedrock calls `ok`, `cancelled` or
+an error code from our own tables. No key, user or request labels.
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 # Image generation takes seconds to minutes; the buckets follow that.
 _SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 
-RPCS = Counter("imagegen_rpcs_total", "Streaming RPCs handled", ["method", "outcome"])
+RPCS = Counter(
+    "imagegen_rpcs_total",
+    "Streaming RPCs handled, by the outcome and HTTP status the client got",
+    ["method", "model", "outcome", "status"],
+)
 RPC_SECONDS = Histogram(
-    "imagegen_rpc_duration_seconds", "Duration of streaming RPCs", ["method"], buckets=_SECONDS
+    "imagegen_rpc_duration_seconds",
+    "Duration of streaming RPCs",
+    ["method", "outcome"],
+    buckets=_SECONDS,
 )
 BEDROCK_CALLS = Counter("imagegen_bedrock_calls_total", "InvokeModel calls", ["model", "outcome"])
 BEDROCK_SECONDS = Histogram(
     "imagegen_bedrock_call_duration_seconds", "InvokeModel duration", ["model"], buckets=_SECONDS
 )
-BEDROCK_IN_FLIGHT = Gauge("imagegen_bedrock_calls_in_flight", "InvokeModel calls under way")
+BEDROCK_IN_FLIGHT = Gauge(
+    "imagegen_bedrock_calls_in_flight",
+    "InvokeModel calls under way, until their work really ends (even after a cancel)",
+)
 IMAGES = Counter("imagegen_images_total", "Images delivered to clients", ["model", "output_format"])
 
 

@@ -21,6 +21,7 @@ from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import converters, mcp, openai_http
 from service.catalog import ModelCatalog
 from service.errors import ApiError
+from service.interceptors import record_error, record_model, record_status
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ async def http_answer(
     context: Context, status: int, content_type: str, body: bytes, headers: Mapping[str, str]
 ) -> HttpStream:
     """A whole HTTP answer with its own status: status header first, then one body."""
+    record_status(status)
     await context.send_initial_metadata(((HTTP_STATUS_HEADER, str(status)), *headers.items()))
     yield httpbody_pb2.HttpBody(content_type=content_type, data=body)
 
@@ -53,6 +55,7 @@ def request_headers(context: Context) -> dict[str, str]:
 
 def http_error(context: Context, error: ApiError) -> HttpStream:
     """An ordinary HTTP error answer with the OpenAI error body."""
+    record_error(error)
     return http_answer(context, error.status, openai_http.JSON, openai_http.error_json(error), {})
 
 
@@ -66,10 +69,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     ) -> AsyncIterator[pb.ImageGenerationEvent]:
         try:
             plan = self._pipeline.prepare(request)
+            record_model(plan.model.spec.model_id)
             async for event in self._pipeline.run(plan):
                 yield converters.to_proto_event(event, plan)
         except Exception as exc:
             error = as_api_error(exc)
+            record_error(error)
             await context.abort(error.grpc_code, error.message)
 
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
@@ -77,6 +82,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         try:
             typed = openai_http.parse_request(request.data, headers)
             plan = self._pipeline.prepare(typed)
+            record_model(plan.model.spec.model_id)
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
                 yield message
@@ -98,6 +104,8 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             async for message in http_error(context, as_api_error(exc)):
                 yield message
             return
+        if failure is not None:
+            record_error(failure)  # 200 with the images that were paid for, and `incomplete`
         for number, chunk in enumerate(openai_http.response_json(plan, images, failure)):
             # Envoy takes the Content-Type from the first message only.
             yield httpbody_pb2.HttpBody(
@@ -130,6 +138,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                     yield httpbody_pb2.HttpBody(data=openai_http.SSE_DONE)
                     return
                 if isinstance(item, ApiError):
+                    record_error(item)
                     yield httpbody_pb2.HttpBody(data=openai_http.sse_error(item))
                     return
                 if isinstance(item, PartialImageEvent):
@@ -182,6 +191,13 @@ class McpServicer(pb_grpc.McpServicer):
     async def _generate(
         self, request: pb.ImageGenerationRequest
     ) -> tuple[Plan, list[ImageEvent], ApiError | None]:
-        plan = self._pipeline.prepare(request)
-        images, failure = await self._pipeline.collect(plan)
+        try:
+            plan = self._pipeline.prepare(request)
+            record_model(plan.model.spec.model_id)
+            images, failure = await self._pipeline.collect(plan)
+        except ApiError as exc:
+            record_error(exc)  # a tool error inside a 200 JSON-RPC answer
+            raise
+        if failure is not None:
+            record_error(failure)
         return plan, images, failure

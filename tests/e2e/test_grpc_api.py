@@ -76,6 +76,7 @@ def test_prometheus_metrics(stack: LocalStack, channel: grpc.Channel) -> None:
     text = httpx.get(f"http://127.0.0.1:{stack.ports.metrics}/metrics", timeout=5).text
     assert 'imagegen_images_total{model="amazon.nova-canvas-v1:0",output_format="webp"}' in text
     assert 'imagegen_bedrock_calls_total{model="amazon.nova-canvas-v1:0",outcome="ok"}' in text
-    assert 'imagegen_rpcs_total{method="/imagegen.v1.ImageGeneration/Generate",outcome="ok"}' in (
-        text
-    )
+    assert (
+        'imagegen_rpcs_total{method="/imagegen.v1.ImageGeneration/Generate",'
+        'model="amazon.nova-canvas-v1:0",outcome="ok",status="200"}'
+    ) in text

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +31,7 @@ from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from stack.local import LocalStack, Ports
 from tests.model_ids import NOVA, SD35, TITAN_V2
+from tests.polling import wait_until
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 # One model per family. Stability makes one image per Bedrock call: n=3 is three calls.
@@ -44,14 +45,6 @@ Event = dict[str, Any]
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.02)
 
 
 def decode(b64: str) -> Image.Image:
