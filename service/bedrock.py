@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import boto3
+import orjson
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -126,7 +127,7 @@ class Bedrock:
                 accept="application/json",
                 **options,
             )
-            payload = json.loads(response["body"].read())
+            payload = orjson.loads(response["body"].read())
         except ClientError as exc:
             raise map_client_error(exc, model) from exc
         except (ConnectTimeoutError, EndpointConnectionError) as exc:

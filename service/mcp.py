@@ -8,7 +8,6 @@ parameters, goes through the same conversion as the HTTP face and runs the one p
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -186,7 +185,7 @@ async def call_tool(arguments: Mapping[str, Any], generate: Generate) -> dict[st
         else:
             content.append({
                 "type": "image",
-                "data": base64.b64encode(image.data).decode("ascii"),
+                "data": image.b64,
                 "mimeType": CONTENT_TYPES[image.output_format],
             })  # fmt: skip
     return {"content": content, "isError": False}

@@ -67,12 +67,29 @@ class PartialImageEvent:
 @dataclass(frozen=True)
 class ImageEvent:
     index: int
-    data: bytes
-    url: str  # set when response_format is url (data is kept for the renderers to choose)
-    output_format: str
-    width: int
-    height: int
+    image: imaging.EncodedImage  # kept with a URL too, for the renderers to choose
+    url: str  # set when response_format is url
     usage: usage.Usage | None = None  # set on the request's last image only
+
+    @property
+    def data(self) -> bytes:
+        return self.image.data
+
+    @property
+    def b64(self) -> str:
+        return self.image.b64
+
+    @property
+    def output_format(self) -> str:
+        return self.image.output_format
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
 
 
 @dataclass(frozen=True)
@@ -210,30 +227,50 @@ class Pipeline:
         self, plan: Plan, index: int, b64: str, last: bool
     ) -> AsyncIterator[Event]:
         common = plan.common
-        image = await asyncio.to_thread(
-            imaging.finalize,
-            imaging.decode_base64(b64),
-            plan.native_format,
-            common.output_format,
-            common.output_compression,
+        image = await self._encoded(plan, b64)
+        # Previews and the upload both start now and run side by side, off the event loop.
+        frames = (
+            asyncio.ensure_future(asyncio.to_thread(imaging.previews, image, common.partial_images))
+            if common.partial_images
+            else None
         )
-        if common.partial_images:
-            frames = await asyncio.to_thread(imaging.previews, image, common.partial_images)
-            for number, frame in enumerate(frames):
+        upload = None
+        if common.response_format == "url":
+            assert self._store is not None  # validate() refuses url without a bucket
+            upload = asyncio.ensure_future(self._store.put(image.data, image.output_format))
+        try:
+            for number, frame in enumerate(await frames if frames else ()):
                 yield PartialImageEvent(
                     index, number, frame, image.output_format, image.width, image.height
                 )
-        url = ""
-        if common.response_format == "url":
-            assert self._store is not None  # validate() refuses url without a bucket
-            url = await self._store.put(image.data, image.output_format)
+            url = await upload if upload else ""
+        finally:
+            for task in (frames, upload):
+                if task is not None:
+                    task.cancel()
         metrics.IMAGES.labels(plan.model.spec.model_id, image.output_format).inc()
-        yield ImageEvent(
-            index=index,
-            data=image.data,
-            url=url,
-            output_format=image.output_format,
-            width=image.width,
-            height=image.height,
-            usage=plan.usage if last else None,
+        yield ImageEvent(index=index, image=image, url=url,
+                         usage=plan.usage if last else None)  # fmt: skip
+
+    async def _encoded(self, plan: Plan, b64: str) -> imaging.EncodedImage:
+        """The finished image; Bedrock's own base64 when its format is what was asked for.
+
+        Bytes are decoded (off the loop) only when something needs them here: an S3
+        upload, previews, or a re-encode.
+        """
+        common = plan.common
+        needs_bytes = common.response_format == "url" or common.partial_images > 0
+        unchanged = imaging.passes_through(
+            plan.native_format, common.output_format, common.output_compression
+        )
+        size = imaging.header_size(b64) if unchanged and not needs_bytes else None
+        if size is not None:
+            return imaging.EncodedImage(common.output_format, *size, b64=b64)
+        return await asyncio.to_thread(
+            imaging.finalize,
+            b64,
+            plan.native_format,
+            common.output_format,
+            common.output_compression,
+            needs_bytes,
         )

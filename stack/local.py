@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import TracebackType
@@ -120,9 +122,25 @@ class LocalStack:
             )
             wait_for_port(HOST, self.ports.grpc, 30, self.service)
             self.envoy.start()
+            self.wait_until_serving()
         except BaseException:
             self.stop()
             raise
+
+    def wait_until_serving(self, timeout_s: float = 30.0) -> None:
+        """Returns once a request through Envoy is answered by the service (Envoy routes
+        only after its first health check of the service passed)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:  # URLError and HTTPError (503 until the first check) included
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.base_url} did not answer within {timeout_s} s")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self.envoy.stop()

@@ -7,9 +7,9 @@ emulator through its standard AWS_ENDPOINT_URL_* variables, as in production.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,6 +22,13 @@ from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Pla
 from service.storage import ImageStore
 
 BUCKET = "pipeline-tests"
+T = TypeVar("T")
+# One event loop for the whole session, as in the service: clients made on it stay usable.
+_runner = asyncio.Runner()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    return _runner.run(coroutine)
 
 
 @pytest.fixture(scope="session")
@@ -91,4 +98,4 @@ def generate(pipeline: Pipeline, **fields: Any) -> Outcome:
     async def collect() -> list[Event]:
         return [event async for event in pipeline.run(plan)]
 
-    return Outcome(plan, asyncio.run(collect()))
+    return Outcome(plan, run_async(collect()))

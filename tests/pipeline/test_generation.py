@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from service.errors import ApiError
 from service.pipeline import Event, ImageEvent, Pipeline
 from service.storage import ImageStore
 from tests.model_ids import CORE, NOVA, NOVA_ALIASES, SD35
-from tests.pipeline.conftest import generate, make_request
+from tests.pipeline.conftest import generate, make_request, run_async
 
 
 @pytest.fixture(autouse=True)
@@ -213,7 +212,7 @@ def test_a_failed_call_keeps_the_images_already_paid_for(
             events.append(event)
 
     with pytest.raises(ApiError) as info:
-        asyncio.run(collect())
+        run_async(collect())
     assert info.value.status == 502
     images = [event for event in events if isinstance(event, ImageEvent)]
     assert len(images) == 3
