@@ -92,6 +92,7 @@ class Envoy:
                 "--use-dynamic-base-id",
             ],
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # stopped by its owner, not by the terminal's Ctrl-C
         )
         wait_for_port(self.host, self.http_port, timeout_s, self.process)
 

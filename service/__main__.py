@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -22,6 +23,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop without waiting
+        loop.add_signal_handler(sig, server.drain.cut_short)
     await server.stop()
 
 
@@ -34,6 +37,10 @@ def main() -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     asyncio.run(serve(settings))
+    # Drained. A boto3 call whose client is gone may still block its pool thread until
+    # Bedrock answers; the interpreter would wait for it at exit, so leave without it.
+    logging.shutdown()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,9 @@ class Settings:
     s3_accelerate: bool = False
     s3_url_expires_s: int = 3600
     sse_keepalive_s: float = 10.0
+    # On SIGTERM: how long RPCs under way may take to finish (Kubernetes'
+    # terminationGracePeriodSeconds must cover it plus the preStop delay).
+    drain_grace_s: float = 300.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     default_model_params: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: MappingProxyType({})
@@ -144,6 +147,7 @@ class Settings:
             # SigV4 presigned URLs live at most 7 days.
             s3_url_expires_s=_int(env, "S3_URL_EXPIRES", 3600, 1, 604800),
             sse_keepalive_s=_float(env, "SSE_KEEPALIVE_INTERVAL", 10.0, 0.05, 300),
+            drain_grace_s=_float(env, "DRAIN_GRACE", 300.0, 0, 3600),
             max_message_bytes=_int(
                 env, "GRPC_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, 4 << 20, 1 << 30
             ),

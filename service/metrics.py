@@ -24,6 +24,9 @@ RPC_SECONDS = Histogram(
     ["method", "outcome"],
     buckets=_SECONDS,
 )
+RPCS_IN_FLIGHT = Gauge(
+    "imagegen_rpcs_in_flight", "Streaming RPCs under way (a scaling signal)", ["method"]
+)
 BEDROCK_CALLS = Counter("imagegen_bedrock_calls_total", "InvokeModel calls", ["model", "outcome"])
 BEDROCK_SECONDS = Histogram(
     "imagegen_bedrock_call_duration_seconds", "InvokeModel duration", ["model"], buckets=_SECONDS

@@ -15,6 +15,7 @@ from service import metrics, usage
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
 from service.config import Settings
+from service.drain import Drain
 from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
@@ -42,9 +43,14 @@ class ImageServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
         ]
-        self.server = grpc.aio.server(interceptors=[AccessLogInterceptor()], options=limits)
+        self.drain = Drain()
+        # The access log is outermost, so it also records the 503s of a draining server.
+        self.server = grpc.aio.server(
+            interceptors=[AccessLogInterceptor(), self.drain], options=limits
+        )
         pb_grpc.add_ImageGenerationServicer_to_server(
-            ImageGenerationServicer(pipeline, settings.sse_keepalive_s), self.server
+            ImageGenerationServicer(pipeline, settings.sse_keepalive_s, self.drain.stopping),
+            self.server,
         )
         pb_grpc.add_ModelsServicer_to_server(
             ModelsServicer(ModelCatalog(self.bedrock.list_image_models)), self.server
@@ -77,7 +83,10 @@ class ImageServer:
             self.bedrock.endpoint_url,
         )
 
-    async def stop(self, grace_s: float = 5.0) -> None:
+    async def stop(self) -> None:
+        """Drain: NOT_SERVING, new RPCs refused with 503, running ones finish (DRAIN_GRACE)."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace_s)
+        finished = await self.drain.drain(self.settings.drain_grace_s)
+        await self.server.stop(0 if finished else 1.0)
         self.bedrock.close()
+        log.info("stopped (%s)", "drained" if finished else "drain grace ran out")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, TypeAlias
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 from google.api import httpbody_pb2
@@ -27,6 +27,15 @@ from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Pla
 log = logging.getLogger(__name__)
 
 HTTP_STATUS_HEADER = "x-http-status"
+T = TypeVar("T")
+
+
+def grace_expired() -> ApiError:
+    return ApiError(
+        503,
+        "The server shut down before this request could finish; retry it.",
+        code="server_shutting_down",
+    )
 HttpStream = AsyncIterator[httpbody_pb2.HttpBody]
 SseStream = AsyncGenerator[httpbody_pb2.HttpBody, None]
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -60,9 +69,13 @@ def http_error(context: Context, error: ApiError) -> HttpStream:
 
 
 class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
-    def __init__(self, pipeline: Pipeline, keepalive_s: float) -> None:
+    def __init__(
+        self, pipeline: Pipeline, keepalive_s: float, stopping: asyncio.Event | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._keepalive_s = keepalive_s
+        # Set when the drain grace runs out: answers still under way end with an error.
+        self._stopping = stopping or asyncio.Event()
 
     async def Generate(
         self, request: pb.ImageGenerationRequest, context: Context
@@ -99,7 +112,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
 
     async def _json(self, plan: Plan, context: Context) -> HttpStream:
         try:
-            images, failure = await self._pipeline.collect(plan)
+            images, failure = await self._unless_stopping(self._pipeline.collect(plan))
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
                 yield message
@@ -111,6 +124,21 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             yield httpbody_pb2.HttpBody(
                 content_type=openai_http.JSON if number == 0 else "", data=chunk
             )
+
+    async def _unless_stopping(self, work: Awaitable[T]) -> T:
+        """The result of `work`, or a 503 if the drain grace runs out first."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():  # the grace ran out, or the client went away
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled():
+            raise grace_expired()
+        return task.result()
 
     async def _sse(self, plan: Plan) -> SseStream:
         """SSE: a keepalive at once (Envoy sends headers with the first message), then events
@@ -126,6 +154,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 await queue.put(as_api_error(exc))
 
         producer = asyncio.create_task(produce())
+        stop = asyncio.create_task(self._stopping.wait())
+
+        def grace_over(task: asyncio.Task[Any]) -> None:
+            if not task.cancelled():
+                queue.put_nowait(grace_expired())
+
+        stop.add_done_callback(grace_over)
         try:
             yield httpbody_pb2.HttpBody(content_type=openai_http.SSE, data=openai_http.KEEPALIVE)
             while True:
@@ -148,6 +183,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         finally:
             # The client may be gone: stop the pipeline, which cancels its Bedrock calls
             # (queued ones never start), and wait until it has, so nothing outlives the RPC.
+            stop.cancel()
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
 

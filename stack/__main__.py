@@ -37,13 +37,17 @@ def main() -> None:
         f"Try:\n{CURL_EXAMPLE.format(base=stack.base_url)}\n\nCtrl-C stops everything.",
         flush=True,
     )
+    gone = None
     try:
         while not stopping.wait(0.5):
-            if stack.service is not None and stack.service.poll() is not None:
-                print("the service exited; stopping", file=sys.stderr)
+            if gone := stack.exited():
+                print(f"{gone} exited; stopping the stack", file=sys.stderr)
                 break
     finally:
+        print("stopping: the service finishes the requests under way first", flush=True)
         stack.stop()
+    if gone:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

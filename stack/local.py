@@ -119,6 +119,9 @@ class LocalStack:
                 [sys.executable, "-m", "service"],
                 env=self.service_environment(),
                 stdin=subprocess.DEVNULL,
+                # Its own session: Ctrl-C reaches only `make run`, which stops the parts in
+                # order (the service drains while Envoy still forwards its answers).
+                start_new_session=True,
             )
             wait_for_port(HOST, self.ports.grpc, 30, self.service)
             self.envoy.start()
@@ -142,11 +145,22 @@ class LocalStack:
                 raise RuntimeError(f"{self.base_url} did not answer within {timeout_s} s")
             time.sleep(0.02)
 
+    def exited(self) -> str | None:
+        """The name of a part that has stopped on its own, if any."""
+        if self.service is not None and self.service.poll() is not None:
+            return f"the service (exit code {self.service.returncode})"
+        if self.envoy.process is not None and self.envoy.process.poll() is not None:
+            return f"Envoy (exit code {self.envoy.process.returncode})"
+        return None
+
     def stop(self) -> None:
-        self.envoy.stop()
+        """The service first: it drains (up to DRAIN_GRACE) while Envoy and the emulator still
+        serve the work under way; then the rest."""
         if self.service is not None:
-            terminate(self.service)
+            grace = float(self.service_environment().get("DRAIN_GRACE") or 300)
+            terminate(self.service, grace_s=grace + 5)
             self.service = None
+        self.envoy.stop()
         if self.s3 is not None:
             self.s3.stop()
         self.emulator.stop()
