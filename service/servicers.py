@@ -36,6 +36,8 @@ def grace_expired() -> ApiError:
         "The server shut down before this request could finish; retry it.",
         code="server_shutting_down",
     )
+
+
 HttpStream = AsyncIterator[httpbody_pb2.HttpBody]
 SseStream = AsyncGenerator[httpbody_pb2.HttpBody, None]
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
