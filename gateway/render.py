@@ -5,16 +5,18 @@ Usage: python -m gateway.render [OUTPUT]   (stdout when OUTPUT is omitted)
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
-from service.config import DEFAULT_MAX_MESSAGE_BYTES
+from service.config import DEFAULT_MAX_MESSAGE_BYTES, MAX_REQUEST_HEADER_BYTES
 
 GATEWAY_DIR = Path(__file__).resolve().parent
 TEMPLATE = GATEWAY_DIR / "envoy.yaml.tmpl"
+EDGE_LUA = GATEWAY_DIR / "edge.lua"
 
 DEFAULTS: Mapping[str, str] = {
     "HTTP_HOST": "127.0.0.1",
@@ -34,6 +36,11 @@ DEFAULTS: Mapping[str, str] = {
 def render(overrides: Mapping[str, str] | None = None) -> str:
     values = {name: os.environ.get(name, default) for name, default in DEFAULTS.items()}
     values.update(overrides or {})
+    # The Lua filter's source, inlined as a JSON string (valid YAML) so the rendered config
+    # stands alone.
+    values["EDGE_LUA"] = json.dumps(EDGE_LUA.read_text())
+    # Not a setting of its own: the gRPC server's metadata limit is derived from it.
+    values["HEADER_LIMIT_KB"] = str(MAX_REQUEST_HEADER_BYTES // 1024)
     return Template(TEMPLATE.read_text()).substitute(values)
 
 

@@ -16,6 +16,14 @@ from typing import Any
 # Large enough for the biggest single image event (a 4.2 MP PNG can reach ~13 MB) and for
 # request bodies; the HTTP face also splits big JSON answers into 1 MiB chunks.
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Request headers Envoy accepts (larger: an OpenAI-shaped 431). The gRPC server behind it
+# allows twice as much metadata, so what passes the edge (plus the few headers the transcoder
+# adds) never meets gRPC's own limit, which would answer with a bare RESOURCE_EXHAUSTED.
+MAX_REQUEST_HEADER_BYTES = 32 * 1024
+GRPC_MAX_METADATA_BYTES = 2 * MAX_REQUEST_HEADER_BYTES
+# The transcoder wraps a body of the documented limit in an HttpBody message (tags and the
+# Content-Type value, itself bounded by the header limit): room for that on the gRPC hop.
+HTTP_BODY_ENVELOPE_BYTES = MAX_REQUEST_HEADER_BYTES + 1024
 
 
 class ConfigError(ValueError):

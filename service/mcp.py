@@ -8,6 +8,7 @@ parameters, goes through the same conversion as the HTTP face and runs the one p
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from service.models.registry import all_models
 from service.openai_http import parse_request
 from service.pipeline import ImageEvent, Plan
 from service.storage import CONTENT_TYPES
+from service.validation import MAX_JSON_DEPTH, check_json_tree
 
 TOOL_NAME = "openai_image_generation"
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 SERVER_INFO = {"name": "bedrock-images", "version": "0.1.0"}
 
+# Bodies larger than this are parsed in a worker thread, off the event loop.
+PARSE_INLINE_BYTES = 64 * 1024
 # JSON-RPC error codes.
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 
@@ -118,14 +122,25 @@ async def handle(
         return _error(403, None, INVALID_REQUEST, "Origin not allowed (MCP_ALLOWED_ORIGINS).")
     if http_method != "POST":
         # Stateless server: no stream of server messages to GET, no session to DELETE.
-        return McpReply(405, headers={"allow": "POST"})
+        error = ApiError(405, f"{http_method} is not allowed on /mcp; use POST.",
+                         code="method_not_allowed")  # fmt: skip
+        return McpReply(405, json.dumps(error.body()).encode(), "application/json",
+                        {"allow": "POST"})  # fmt: skip
     version = headers.get("mcp-protocol-version")
     if version and version not in PROTOCOL_VERSIONS:
         return _error(400, None, INVALID_REQUEST, f"Unsupported MCP-Protocol-Version {version}.")
     try:
-        message = json.loads(body)
+        if len(body) > PARSE_INLINE_BYTES:  # keep the event loop free
+            message = await asyncio.to_thread(json.loads, body)
+        else:
+            message = json.loads(body)
+        check_json_tree(message)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _error(400, None, PARSE_ERROR, "The body is not valid JSON.")
+    except RecursionError:
+        return _error(400, None, PARSE_ERROR, f"The body nests more than {MAX_JSON_DEPTH} levels.")
+    except ApiError as exc:
+        return _error(400, None, INVALID_REQUEST, exc.message)
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         return _error(400, None, INVALID_REQUEST, "Expected one JSON-RPC 2.0 message.")
     if "id" not in message or "method" not in message:

@@ -19,6 +19,7 @@ from service.catalog import ModelEntry
 from service.errors import ApiError, invalid_param
 from service.pipeline import ImageEvent, PartialImageEvent, Plan
 from service.usage import Usage
+from service.validation import MAX_JSON_DEPTH, check_json_tree
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -57,14 +58,33 @@ BEDROCK_HEADERS: Mapping[str, str] = {
 }
 
 
-def parse_request(body: bytes, headers: Mapping[str, str]) -> pb.ImageGenerationRequest:
-    """Build the typed request from the raw JSON body and the request headers."""
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object whose text is all valid (400 naming the field otherwise).
+
+    Bytes that are not UTF-8 are kept as lone surrogates (surrogateescape), so the check
+    that follows can name the field holding them instead of refusing the whole body.
+    """
+    text = body.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
     try:
-        data = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(text or "null")
+    except json.JSONDecodeError:
         raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:
+        raise ApiError(
+            400,
+            f"The request body nests objects or arrays more than {MAX_JSON_DEPTH} levels deep.",
+            param="body",
+            code="nesting_too_deep",
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
+    check_json_tree(data)
+    return data
+
+
+def parse_request(body: bytes, headers: Mapping[str, str]) -> pb.ImageGenerationRequest:
+    """Build the typed request from the raw JSON body and the request headers."""
+    data = parse_json_object(body)
 
     request = pb.ImageGenerationRequest()
     extras: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import metrics, usage
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
-from service.config import Settings
+from service.config import GRPC_MAX_METADATA_BYTES, HTTP_BODY_ENVELOPE_BYTES, Settings
 from service.drain import Drain
 from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
@@ -41,7 +41,12 @@ class ImageServer:
         )
         limits: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            (
+                "grpc.max_receive_message_length",
+                settings.max_message_bytes + HTTP_BODY_ENVELOPE_BYTES,
+            ),
+            ("grpc.max_metadata_size", GRPC_MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", GRPC_MAX_METADATA_BYTES),
         ]
         self.drain = Drain()
         # The access log is outermost, so it also records the 503s of a draining server.

@@ -27,6 +27,9 @@ from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Pla
 log = logging.getLogger(__name__)
 
 HTTP_STATUS_HEADER = "x-http-status"
+# Bodies larger than this are parsed in a worker thread: a JSON body of many megabytes would
+# otherwise hold up every other request for as long as it takes to parse.
+PARSE_INLINE_BYTES = 64 * 1024
 T = TypeVar("T")
 
 
@@ -95,7 +98,10 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         try:
-            typed = openai_http.parse_request(request.data, headers)
+            if len(request.data) > PARSE_INLINE_BYTES:  # keep the event loop free
+                typed = await asyncio.to_thread(openai_http.parse_request, request.data, headers)
+            else:
+                typed = openai_http.parse_request(request.data, headers)
             plan = self._pipeline.prepare(typed)
             record_model(plan.model.spec.model_id)
         except Exception as exc:

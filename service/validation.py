@@ -31,6 +31,9 @@ _GUARDRAIL_ID = re.compile(
     r"^(?:[a-z0-9]+|arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)$"
 )
 _GUARDRAIL_VERSION = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
+# Deepest nesting of objects and arrays accepted in a request body (extras included); the
+# deepest Bedrock body of any model is 3 levels, and deeper trees only cost recursion.
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,53 @@ class CommonParams:
     extras: dict[str, Any]
     bedrock_options: dict[str, str]
     user: str
+
+
+def check_json_tree(value: Any, param: str = "") -> None:
+    """Refuse text that no model (nor protobuf) can take, and trees nested too deeply.
+
+    Strings may hold lone surrogates (JSON's "\\ud800" escape, or bytes that were not
+    UTF-8, decoded with surrogateescape) or NUL bytes: a 400 naming the field. Walks
+    without recursion, so a deep tree cannot exhaust the stack.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, param, 0)]
+    while pending:
+        node, path, depth = pending.pop()
+        if isinstance(node, str):
+            _check_text(node, path)
+        elif isinstance(node, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise invalid_param(
+                    _printable(re.split(r"[.\[]", path)[0]) or "body",
+                    f"The request nests objects or arrays more than {MAX_JSON_DEPTH} levels deep.",
+                    code="nesting_too_deep",
+                )
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                if isinstance(key, str):
+                    _check_text(key, f"{path}.{key}" if path else key)
+                name = f"{path}[{key}]" if isinstance(key, int) else (
+                    f"{path}.{key}" if path else key)  # fmt: skip
+                pending.append((child, name, depth + 1))
+
+
+def _printable(name: str) -> str:
+    """A field name fit for an error message (it may itself hold the bad characters)."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _check_text(text: str, param: str) -> None:
+    name = _printable(param) or "body"
+    if "\x00" in text:
+        raise invalid_param(name, f"'{name}' contains a NUL character.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_param(
+            name,
+            f"'{name}' is not valid Unicode text: it holds bytes that are not UTF-8 or a "
+            "lone surrogate escape (such as \\ud800).",
+        ) from None
 
 
 def _text(value: str) -> str | None:
@@ -120,6 +170,10 @@ def _choices(name: str, values: Mapping[str, str] | tuple[str, ...]) -> str:
 
 
 def validate(request: pb.ImageGenerationRequest, has_bucket: bool) -> CommonParams:
+    for name in ("prompt", "model", "size", "quality", "style", "user", "safety_identifier"):
+        _check_text(getattr(request, name), name)
+    extras = MessageToDict(request.extra_params) if request.HasField("extra_params") else {}
+    check_json_tree(extras)
     if not request.prompt.strip():
         raise invalid_param(
             "prompt",
@@ -180,7 +234,7 @@ def validate(request: pb.ImageGenerationRequest, has_bucket: bool) -> CommonPara
         output_format=output_format,
         output_compression=compression,
         partial_images=partial,
-        extras=MessageToDict(request.extra_params) if request.HasField("extra_params") else {},
+        extras=extras,
         bedrock_options=bedrock_options(request.bedrock),
         user=request.safety_identifier or request.user,
     )
