@@ -1,9 +1,11 @@
-"""Bedrock through boto3: InvokeModel (`bedrock-runtime`), ListFoundationModels (`bedrock`),
-their bounded thread pool, and Bedrock's error table.
+"""Bedrock: InvokeModel (`bedrock-runtime`) on asyncio, ListFoundationModels (`bedrock`), and
+Bedrock's error table.
 
-boto3 is synchronous, so every call runs in a thread pool sized like botocore's connection
-pool; the event loop never blocks. Bedrock errors become `ApiError`s with the status an
-OpenAI client expects.
+Image generations take seconds to minutes each, so InvokeModel runs on the event loop
+through aiobotocore (botocore's own signing, retries and error parsing over aiohttp): a call
+in flight costs a socket and a coroutine, not an OS thread, and cancelling it (the client
+went away) really aborts its HTTP request. The rare control-plane call stays on boto3, in a
+thread. Bedrock errors become `ApiError`s with the status an OpenAI client expects.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import orjson
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -66,68 +69,88 @@ def map_client_error(error: ClientError, model: str) -> ApiError:
     return ApiError(status, f"Bedrock {code or 'error'}: {message}", code=openai_code)
 
 
-def _observe_call(work: Future[dict[str, Any]], label: str, started: float) -> None:
-    """Metrics of one finished InvokeModel call (run in its thread, or at cancel if queued)."""
-    outcome = "ok"
-    if work.cancelled():
-        outcome = "cancelled"  # dropped before it reached Bedrock
-    elif isinstance(error := work.exception(), ApiError):
-        outcome = error.code or str(error.status)
-    elif error is not None:
-        outcome = "error"
-    metrics.BEDROCK_IN_FLIGHT.dec()
-    metrics.BEDROCK_CALLS.labels(label, outcome).inc()
-    metrics.BEDROCK_SECONDS.labels(label).observe(time.perf_counter() - started)
-
-
 class Bedrock:
-    """InvokeModel for image models and the image model catalog, off the event loop."""
+    """InvokeModel for image models and the image model catalog, never blocking the loop.
+
+    The asyncio client is made on first use, on the loop that uses it (aiohttp sessions
+    belong to one loop); `close()` must be awaited on that loop.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        config = Config(
-            max_pool_connections=settings.bedrock_max_concurrency,
-            connect_timeout=settings.bedrock_connect_timeout_s,
-            read_timeout=settings.bedrock_read_timeout_s,
-            retries={"mode": "standard", "total_max_attempts": settings.bedrock_max_attempts},
-        )
+        options: dict[str, Any] = {
+            # Calls beyond the pool wait for a free connection, in order.
+            "max_pool_connections": settings.bedrock_max_concurrency,
+            "connect_timeout": settings.bedrock_connect_timeout_s,
+            "read_timeout": settings.bedrock_read_timeout_s,
+            "retries": {"mode": "standard", "total_max_attempts": settings.bedrock_max_attempts},
+        }
+        self._settings = settings
+        self._runtime_config = AioConfig(**options)
+        self._runtime: Any = None  # the aiobotocore client, once made
+        self._runtime_exit: Any = None
+        self._runtime_lock = asyncio.Lock()
         session = boto3.session.Session()
-        self._client = session.client(
-            "bedrock-runtime", config=config, **settings.aws_client_args()
+        self._control = session.client(
+            "bedrock", config=Config(**options), **settings.aws_client_args()
         )
-        self._control = session.client("bedrock", config=config, **settings.aws_client_args())
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.bedrock_max_concurrency, thread_name_prefix="bedrock"
-        )
+        self.endpoint_url = self._resolve_endpoint(session)
 
-    @property
-    def endpoint_url(self) -> str:
-        return str(self._client.meta.endpoint_url)
+    def _resolve_endpoint(self, session: boto3.session.Session) -> str:
+        """Where InvokeModel goes (for the start-up log), as botocore resolves it."""
+        probe = session.client("bedrock-runtime", **self._settings.aws_client_args())
+        try:
+            return str(probe.meta.endpoint_url)
+        finally:
+            probe.close()
+
+    async def _client(self) -> Any:
+        if self._runtime is None:
+            async with self._runtime_lock:
+                if self._runtime is None:
+                    context = get_session().create_client(
+                        "bedrock-runtime",
+                        config=self._runtime_config,
+                        **self._settings.aws_client_args(),
+                    )
+                    self._runtime = await context.__aenter__()
+                    self._runtime_exit = context.__aexit__
+        return self._runtime
 
     async def invoke(
         self, model: str, body: Mapping[str, Any], options: BedrockOptions
     ) -> dict[str, Any]:
         """One InvokeModel call; the parsed JSON answer or an `ApiError`."""
         label = base_model_id(model)
+        outcome = "ok"
         started = time.perf_counter()
         metrics.BEDROCK_IN_FLIGHT.inc()
-        work = self._executor.submit(self._invoke, model, body, options)
-        # A cancelled await does not stop a call already in its thread: the metrics follow
-        # the work itself, so the in-flight gauge reads what Bedrock is really doing.
-        work.add_done_callback(lambda done: _observe_call(done, label, started))
-        return await asyncio.wrap_future(work)
+        try:
+            return await self._invoke(model, body, options)
+        except ApiError as exc:
+            outcome = exc.code or str(exc.status)
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"  # its HTTP request is aborted with it
+            raise
+        finally:
+            metrics.BEDROCK_IN_FLIGHT.dec()
+            metrics.BEDROCK_CALLS.labels(label, outcome).inc()
+            metrics.BEDROCK_SECONDS.labels(label).observe(time.perf_counter() - started)
 
-    def _invoke(
+    async def _invoke(
         self, model: str, body: Mapping[str, Any], options: BedrockOptions
     ) -> dict[str, Any]:
+        client = await self._client()
         try:
-            response = self._client.invoke_model(
+            response = await client.invoke_model(
                 modelId=model,
                 body=json.dumps(body).encode(),
                 contentType="application/json",
                 accept="application/json",
                 **options,
             )
-            payload = orjson.loads(response["body"].read())
+            async with response["body"] as stream:
+                payload = orjson.loads(await stream.read())
         except ClientError as exc:
             raise map_client_error(exc, model) from exc
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
@@ -147,8 +170,7 @@ class Bedrock:
 
     async def list_image_models(self) -> list[dict[str, Any]]:
         """ListFoundationModels for image output: the region's model summaries."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._list_image_models)
+        return await asyncio.to_thread(self._list_image_models)
 
     def _list_image_models(self) -> list[dict[str, Any]]:
         try:
@@ -159,8 +181,9 @@ class Bedrock:
             raise ApiError(503, f"Bedrock is unreachable: {exc}", code="upstream_error") from exc
         return list(summaries.get("modelSummaries", []))
 
-    def close(self) -> None:
-        # Queued calls are dropped; running ones finish in their threads.
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+    async def close(self) -> None:
+        """Closes the connections; calls still running fail (the server has stopped them)."""
+        if self._runtime_exit is not None:
+            exit_client, self._runtime, self._runtime_exit = self._runtime_exit, None, None
+            await exit_client(None, None, None)
         self._control.close()

@@ -98,7 +98,7 @@ class Settings:
     metrics_port: int = 9464  # 0 turns the metrics endpoint off
     backend: str = "emulator"  # "emulator" (local stand-in) or "aws"
     aws_region: str = "us-east-1"
-    bedrock_max_concurrency: int = 16
+    bedrock_max_concurrency: int = 256
     bedrock_calls_per_request: int = 4
     bedrock_connect_timeout_s: float = 10.0
     bedrock_read_timeout_s: float = 360.0
@@ -145,7 +145,7 @@ class Settings:
             metrics_port=_int(env, "METRICS_PORT", 9464, 0, 65535),
             backend=backend,
             aws_region=region,
-            bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 16, 1, 1024),
+            bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 256, 1, 4096),
             bedrock_calls_per_request=_int(env, "BEDROCK_CALLS_PER_REQUEST", 4, 1, 10),
             bedrock_connect_timeout_s=_float(env, "BEDROCK_CONNECT_TIMEOUT", 10.0, 0.1, 600),
             bedrock_read_timeout_s=_float(env, "BEDROCK_READ_TIMEOUT", 360.0, 0.1, 3600),

@@ -93,5 +93,5 @@ class ImageServer:
         await self.health.enter_graceful_shutdown()
         finished = await self.drain.drain(self.settings.drain_grace_s)
         await self.server.stop(0 if finished else 1.0)
-        self.bedrock.close()
+        await self.bedrock.close()
         log.info("stopped (%s)", "drained" if finished else "drain grace ran out")

@@ -57,7 +57,7 @@ def settings(emulator: BedrockEmulator) -> Iterator[Settings]:
 def pipeline(settings: Settings) -> Iterator[Pipeline]:
     bedrock = Bedrock(settings)
     yield Pipeline(bedrock, ImageStore(settings), settings.default_model_params)
-    bedrock.close()
+    run_async(bedrock.close())
 
 
 @dataclass
