@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import ParamSpec, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from emulator.edits import EditJob, render_edit, validate_edit
 from emulator.faults import (
     FRONT_DOOR_ERRORS,
     MODEL_ERRORS,
@@ -501,10 +502,14 @@ def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) ->
     emulator._sleep(emulator.latency_s + decision.delay_s)
     if decision.failure in FRONT_DOOR_ERRORS:
         raise error_for(decision.failure, model.model_id)
-    generation = validate_body(model, body)
+    if model.profile_only and call.model_id == model.model_id:
+        raise validation_error("The provided model identifier is invalid.")
+    work: Generation | EditJob | None = validate_edit(model, body)
+    if work is None:
+        work = validate_body(model, body)
     if decision.failure in MODEL_ERRORS:
         raise error_for(decision.failure, model.model_id)
-    payload = _model_output(model, generation, decision.failure)
+    payload = _model_output(model, work, decision.failure)
     headers = {
         "X-Amzn-Bedrock-Invocation-Latency": str(
             round((time.monotonic() - call.started_at) * 1000)
@@ -520,7 +525,7 @@ def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) ->
     return response
 
 
-def _model_output(model: ImageModel, generation: Generation, outcome: str | None) -> object:
+def _model_output(model: ImageModel, work: Generation | EditJob, outcome: str | None) -> object:
     """The success body of the model's family, or its in-band filter/inference outcome."""
     if isinstance(model.rules, CanvasRules):
         if outcome == "filter":
@@ -530,23 +535,23 @@ def _model_output(model: ImageModel, generation: Generation, outcome: str | None
         if outcome == "inference_error":
             return {"images": [], "error": "The model could not generate an image."}
         # Without a seed, each call is distinct; each image of a call gets its own seed.
-        seed = (
-            secrets.randbelow(model.rules.seed_max) if generation.seed is None else generation.seed
-        )
-        images = [_b64_image(generation, seed + index) for index in range(generation.count)]
+        seed = secrets.randbelow(model.rules.seed_max) if work.seed is None else work.seed
+        images = [_b64_image(work, seed + index) for index in range(work.count)]
         return {"images": images, "error": None}
-    seed = generation.seed or 1 + secrets.randbelow(model.rules.seed_max)
+    seed = work.seed or 1 + secrets.randbelow(model.rules.seed_max)
     if outcome is not None:
         return {
             "seeds": [seed],
             "finish_reasons": [_STABILITY_FINISH_REASONS[outcome]],
             "images": [],
         }
-    return {"seeds": [seed], "finish_reasons": [None], "images": [_b64_image(generation, seed)]}
+    return {"seeds": [seed], "finish_reasons": [None], "images": [_b64_image(work, seed)]}
 
 
-def _b64_image(generation: Generation, seed: int) -> str:
-    data = render(generation.width, generation.height, generation.prompt, seed, generation.fmt)
+def _b64_image(work: Generation | EditJob, seed: int) -> str:
+    if isinstance(work, EditJob):
+        return render_edit(work, seed)
+    data = render(work.width, work.height, work.prompt, seed, work.fmt)
     return base64.b64encode(data).decode()
 
 
@@ -573,7 +578,7 @@ def model_summary(model: ImageModel, region: str) -> dict[str, object]:
         "outputModalities": ["IMAGE"],
         "responseStreamingSupported": False,
         "customizationsSupported": list(model.customizations),
-        "inferenceTypesSupported": ["ON_DEMAND"],
+        "inferenceTypesSupported": ["INFERENCE_PROFILE" if model.profile_only else "ON_DEMAND"],
         "modelLifecycle": lifecycle,
     }
 
@@ -598,7 +603,7 @@ def list_foundation_models(query: str, region: str) -> Response:
         for model in MODELS.values()
         # Every emulated model outputs IMAGE on demand.
         if params.get("byOutputModality") in (None, "IMAGE")
-        and params.get("byInferenceType") in (None, "ON_DEMAND")
+        and params.get("byInferenceType") in (None, *(() if model.profile_only else ("ON_DEMAND",)))
         and (customization is None or customization in model.customizations)
         and (provider is None or provider.lower() == model.provider.lower())
     ]

@@ -20,7 +20,7 @@ import io
 import json
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
 from PIL import Image
@@ -107,9 +107,9 @@ PARAMS_FIELD: dict[str, str] = {
 class CanvasRules:
     """Body rules of the Titan Image Generator envelope, which Nova Canvas inherited."""
 
-    # Task types emulated end to end (text in, image out).
+    # Generation task types (text in, image out).
     task_types: frozenset[str]
-    # Task types the model has but that edit input images; refused with a clear message.
+    # Task types that edit input images (emulator/edits.py).
     editing_task_types: frozenset[str]
     text_max: int
     # Empty means the model has no `style` field at all (Titan), so sending one is extraneous.
@@ -119,6 +119,8 @@ class CanvasRules:
     # None: Nova's free-size rule; otherwise the exact (width, height) pairs allowed.
     sizes: frozenset[tuple[int, int]] | None
     seed_max: int = 2_147_483_646
+    edit_max_side: int = 4096  # input images of edit tasks
+    variation_images: int = 5  # IMAGE_VARIATION's images
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,93 @@ class StabilityRules:
     # Accepts `mode`, `image` and `strength` (only SD3.5 Large documents image-to-image).
     image_to_image: bool
     seed_max: int = 4_294_967_294
+
+
+STYLE_PRESETS = frozenset(
+    {
+        "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance",
+        "fantasy-art", "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk",
+        "origami", "photographic", "pixel-art", "tile-texture",
+    }
+)  # fmt: skip
+STABILITY_SEED_MAX = 4_294_967_294
+
+Kind = Literal[
+    "inpaint", "outpaint", "search_replace", "search_recolor", "erase", "remove_background",
+    "creative_upscale", "conservative_upscale", "fast_upscale", "control", "style_guide",
+    "style_transfer", "image_to_image", "variation",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    min_side: int = 64
+    max_side: int | None = None
+    min_pixels: int = 0
+    max_pixels: int = 9_437_184
+    max_aspect: float | None = 2.5
+
+
+@dataclass(frozen=True)
+class ServiceRules:
+    """One Stability Image Service: its body keys and limits."""
+
+    kind: Kind
+    prompt_required: bool
+    keys: frozenset[str]  # accepted body keys beyond image, output_format and seed
+    formats: tuple[str, ...] = ("jpeg", "png", "webp")
+    limits: InputLimits = field(default_factory=InputLimits)
+    image_fields: tuple[str, ...] = ("image",)
+    seed_max: int = STABILITY_SEED_MAX
+
+
+_SERVICE_COMMON = frozenset({"negative_prompt", "style_preset"})
+SERVICES: Mapping[str, ServiceRules] = {
+    "stability.stable-image-inpaint-v1:0": ServiceRules(
+        "inpaint", True, _SERVICE_COMMON | {"prompt", "mask", "grow_mask"}
+    ),
+    "stability.stable-outpaint-v1:0": ServiceRules(
+        "outpaint", False, _SERVICE_COMMON | {"prompt", "left", "right", "up", "down", "creativity"}
+    ),
+    "stability.stable-image-search-replace-v1:0": ServiceRules(
+        "search_replace", True, _SERVICE_COMMON | {"prompt", "search_prompt", "grow_mask"}
+    ),
+    "stability.stable-image-search-recolor-v1:0": ServiceRules(
+        "search_recolor", True, _SERVICE_COMMON | {"prompt", "select_prompt", "grow_mask"}
+    ),
+    "stability.stable-image-erase-object-v1:0": ServiceRules(
+        "erase", False, frozenset({"mask", "grow_mask"})
+    ),
+    "stability.stable-image-remove-background-v1:0": ServiceRules(
+        "remove_background", False, frozenset(), formats=("png", "webp")
+    ),
+    "stability.stable-creative-upscale-v1:0": ServiceRules(
+        "creative_upscale", True, _SERVICE_COMMON | {"prompt", "creativity"},
+        limits=InputLimits(max_pixels=1_048_576),
+    ),
+    "stability.stable-conservative-upscale-v1:0": ServiceRules(
+        "conservative_upscale", True, frozenset({"prompt", "negative_prompt", "creativity"})
+    ),
+    "stability.stable-fast-upscale-v1:0": ServiceRules(
+        "fast_upscale", False, frozenset(),
+        limits=InputLimits(min_side=32, max_side=1536, min_pixels=1024, max_pixels=1_048_576),
+    ),
+    "stability.stable-image-control-sketch-v1:0": ServiceRules(
+        "control", True, _SERVICE_COMMON | {"prompt", "control_strength"}
+    ),
+    "stability.stable-image-control-structure-v1:0": ServiceRules(
+        "control", True, _SERVICE_COMMON | {"prompt", "control_strength"}
+    ),
+    "stability.stable-image-style-guide-v1:0": ServiceRules(
+        "style_guide", True, _SERVICE_COMMON | {"prompt", "fidelity", "aspect_ratio"}
+    ),
+    "stability.stable-style-transfer-v1:0": ServiceRules(
+        "style_transfer", False,
+        frozenset({"prompt", "negative_prompt", "composition_fidelity", "style_strength",
+                   "change_strength"}),
+        image_fields=("init_image", "style_image"),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,8 +231,10 @@ class ImageModel:
     provider: str  # BrandedName: at most 20 characters
     input_modalities: tuple[str, ...]
     lifecycle: Lifecycle
-    rules: CanvasRules | StabilityRules
+    rules: CanvasRules | StabilityRules | ServiceRules
     customizations: tuple[str, ...] = ()
+    # Served only through cross-region inference profiles (`us.` ids): a bare id is invalid.
+    profile_only: bool = False
 
 
 _NOVA_EDITING = frozenset(
@@ -187,6 +278,8 @@ MODELS: dict[str, ImageModel] = {
                 styles=frozenset(),
                 condition_image=False,
                 sizes=TITAN_SIZES,
+                edit_max_side=1408,
+                variation_images=1,
             ),
         ),
         ImageModel(
@@ -203,6 +296,7 @@ MODELS: dict[str, ImageModel] = {
                 styles=frozenset(),
                 condition_image=True,
                 sizes=TITAN_SIZES,
+                edit_max_side=1408,
             ),
         ),
         ImageModel(
@@ -247,6 +341,37 @@ MODELS: dict[str, ImageModel] = {
         ),
     )
 }
+
+# Catalog names of the image services (BrandedName: at most 20 characters).
+_SERVICE_NAMES = {
+    "stability.stable-image-inpaint-v1:0": "Inpaint",
+    "stability.stable-outpaint-v1:0": "Outpaint",
+    "stability.stable-image-search-replace-v1:0": "Search and Replace",
+    "stability.stable-image-search-recolor-v1:0": "Search and Recolor",
+    "stability.stable-image-erase-object-v1:0": "Erase Object",
+    "stability.stable-image-remove-background-v1:0": "Remove Background",
+    "stability.stable-creative-upscale-v1:0": "Creative Upscale",
+    "stability.stable-conservative-upscale-v1:0": "Conservative Upscale",
+    "stability.stable-fast-upscale-v1:0": "Fast Upscale",
+    "stability.stable-image-control-sketch-v1:0": "Control Sketch",
+    "stability.stable-image-control-structure-v1:0": "Control Structure",
+    "stability.stable-image-style-guide-v1:0": "Style Guide",
+    "stability.stable-style-transfer-v1:0": "Style Transfer",
+}
+MODELS.update(
+    {
+        model_id: ImageModel(
+            model_id=model_id,
+            name=_SERVICE_NAMES[model_id],
+            provider="Stability AI",
+            input_modalities=("TEXT", "IMAGE"),
+            lifecycle=Lifecycle("ACTIVE"),
+            rules=rules,
+            profile_only=True,
+        )
+        for model_id, rules in SERVICES.items()
+    }
+)
 
 # --------------------------------------------------------------------------- model ids
 
@@ -508,11 +633,7 @@ def validate_canvas(model_id: str, rules: CanvasRules, body: object) -> Generati
     task = _string(top, "taskType", "", enum=PARAMS_FIELD)
     if task is None:
         _fail("", "required key [taskType] not found")
-    if task in rules.editing_task_types:
-        raise validation_error(
-            f"taskType {task} edits input images, which the Bedrock emulator does not "
-            "implement; use TEXT_IMAGE or COLOR_GUIDED_GENERATION."
-        )
+    # Edit task types are validated by emulator/edits.py before this point.
     if task not in rules.task_types:
         raise validation_error(f"taskType {task} is not supported by model {model_id}.")
     field = PARAMS_FIELD[task]
@@ -638,6 +759,8 @@ def validate_body(model: ImageModel, body: object) -> Generation:
     """Validate a parsed InvokeModel body for `model`; raise ValidationException on a violation."""
     if isinstance(model.rules, CanvasRules):
         return validate_canvas(model.model_id, model.rules, body)
+    if isinstance(model.rules, ServiceRules):  # edits only: emulator/edits.py answers these
+        raise validation_error(f"{model.model_id} edits images; it does not generate them.")
     return validate_stability(model.rules, body)
 
 

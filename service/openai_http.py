@@ -135,7 +135,10 @@ def _with_image(before: Mapping[str, Any], b64: str, after: Mapping[str, Any]) -
 def usage_json(usage: Usage) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"text_tokens": usage.input_tokens, "image_tokens": 0},
+        "input_tokens_details": {
+            "text_tokens": usage.input_tokens - usage.image_tokens,
+            "image_tokens": usage.image_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
     }
@@ -145,7 +148,7 @@ def _description(plan: Plan) -> dict[str, Any]:
     """Fields OpenAI adds next to the images, describing what was produced."""
     width, height = plan.size
     return {
-        "background": "opaque",
+        "background": plan.background,
         "output_format": plan.common.output_format,
         "quality": plan.common.quality or "auto",
         "size": f"{width}x{height}",
@@ -167,7 +170,7 @@ def response_json(
     ]
     rest: dict[str, Any] = {
         **_description(plan),
-        "usage": usage_json(Usage(plan.input_tokens, output_tokens=len(images))),
+        "usage": usage_json(Usage(plan.input_tokens, len(images), plan.image_tokens)),
     }
     if failure is not None:
         rest["incomplete"] = {"requested": plan.common.n, "delivered": len(images),
@@ -186,7 +189,7 @@ def sse_event(name: str, payload: Mapping[str, Any] | bytes) -> bytes:
 
 
 def sse_partial(plan: Plan, event: PartialImageEvent) -> bytes:
-    name = "image_generation.partial_image"
+    name = f"{plan.kind}.partial_image"
     after = {
         "partial_image_index": event.partial_image_index,
         "image_index": event.index,
@@ -199,7 +202,7 @@ def sse_partial(plan: Plan, event: PartialImageEvent) -> bytes:
 
 def sse_completed(plan: Plan, event: ImageEvent) -> bytes:
     """One finished image; with response_format=url it carries the URL next to b64_json."""
-    name = "image_generation.completed"
+    name = f"{plan.kind}.completed"
     after: dict[str, Any] = {
         "image_index": event.index,
         "created_at": plan.created,

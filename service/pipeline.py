@@ -1,5 +1,7 @@
 """The one pipeline behind both faces: validate, plan the Bedrock calls, run them, emit events.
 
+Generations and edits are two kinds of request on it: `prepare()` and `prepare_edit()` plan
+them (each with its adapter tables), `run()` and `collect()` serve both alike.
 `prepare()` does every check that can fail before any work starts, so the HTTP face can
 still answer a plain 400. `run()` starts the Bedrock calls concurrently (bounded by the
 Bedrock pool) and yields each image as soon as its call returns, previews first. Closing
@@ -9,20 +11,32 @@ the event stream (client gone, deadline passed) cancels every call not yet finis
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from google.protobuf.json_format import MessageToDict
+
 from imagegen.v1 import images_pb2 as pb
 from service import imaging, metrics, usage
-from service.errors import ApiError
+from service.edit_images import EditArea, image_tokens, load_image
+from service.errors import ApiError, invalid_param
 from service.models.base import BedrockCall, GenerationParams, deep_merge
-from service.models.registry import ResolvedModel, resolve
+from service.models.edit import EditParams
+from service.models.registry import ResolvedEdit, ResolvedModel, resolve, resolve_edit
 from service.validation import CommonParams, validate
 
 log = logging.getLogger(__name__)
+
+MAX_EDIT_IMAGES = 16  # as OpenAI's edits endpoint
+MAX_BEDROCK_BODY_BYTES = 25_000_000  # InvokeModel's limit
+# Fields an edit shares with a generation, validated by the same rules.
+_SHARED_FIELDS = ("prompt", "model", "size", "quality", "response_format", "output_format",
+                  "background", "user", "safety_identifier")  # fmt: skip
+_SHARED_OPTIONAL = ("n", "output_compression", "partial_images")
 
 
 class Invoker(Protocol):
@@ -40,18 +54,21 @@ class Plan:
     """A validated request and the Bedrock calls that will answer it."""
 
     common: CommonParams
-    params: GenerationParams
-    model: ResolvedModel
+    params: GenerationParams | EditParams
+    model: ResolvedModel | ResolvedEdit
     calls: list[BedrockCall]
     size: tuple[int, int]
     native_format: str
-    input_tokens: int
+    input_tokens: int  # text and input images
     created: int
+    kind: str = "image_generation"  # or "image_edit": names the SSE events
+    image_tokens: int = 0
+    background: str = "opaque"  # "transparent" when the result has alpha
 
     @property
     def usage(self) -> usage.Usage:
         """Usage of the whole request: every image it asked for was produced."""
-        return usage.Usage(input_tokens=self.input_tokens, output_tokens=self.common.n)
+        return usage.Usage(self.input_tokens, self.common.n, self.image_tokens)
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,87 @@ class Pipeline:
             created=int(time.time()),
         )
 
+    async def prepare_edit(self, request: pb.ImageEditRequest) -> Plan:
+        """`prepare()` for an edit or variation; decoding the images runs off the event loop."""
+        return await asyncio.to_thread(self._plan_edit, request)
+
+    def _plan_edit(self, request: pb.ImageEditRequest) -> Plan:
+        shared = pb.ImageGenerationRequest(
+            **{name: getattr(request, name) for name in _SHARED_FIELDS},
+            **{name: getattr(request, name) for name in _SHARED_OPTIONAL if request.HasField(name)},
+            bedrock=request.bedrock,
+            extra_params=request.extra_params if request.HasField("extra_params") else None,
+        )
+        common = validate(shared, has_bucket=self._store is not None, prompt_required=False)
+        if request.input_fidelity.strip().lower() not in ("", "high", "low"):
+            raise invalid_param("input_fidelity", "'input_fidelity' must be 'high' or 'low'.")
+        model = resolve_edit(common.model, request.variation)
+        if not request.image:
+            raise invalid_param(
+                "image",
+                "'image' is required: upload the image to edit (png, jpeg or webp).",
+                code="missing_required_parameter",
+            )
+        if len(request.image) > MAX_EDIT_IMAGES:
+            raise invalid_param(
+                "image", f"At most {MAX_EDIT_IMAGES} images per request; got {len(request.image)}."
+            )
+        names = ["image"] if len(request.image) == 1 else [
+            f"image[{index}]" for index in range(len(request.image))
+        ]  # fmt: skip
+        images = tuple(
+            load_image(data, name) for data, name in zip(request.image, names, strict=True)
+        )
+        area = EditArea.from_openai_mask(request.mask, images[0]) if request.mask else None
+        # The image services exist only for edits, so their DEFAULT_MODEL_PARAMS are edit
+        # options; those of models that also generate are generation parameters.
+        defaults = (
+            self._defaults.get(common.model) or self._defaults.get(model.spec.model_id, {})
+            if model.spec.profile_only
+            else {}
+        )
+        options = deep_merge(dict(defaults), common.extras)
+        options |= MessageToDict(request.options, preserving_proto_field_name=True)
+        params = EditParams(
+            model_id=model.spec.model_id,
+            invoke_id=model.invoke_id,
+            prompt=common.prompt,
+            n=common.n,
+            size=common.size,
+            quality=common.quality,
+            output_format=common.output_format,
+            images=images,
+            area=area,
+            variation=request.variation,
+            options=options,
+        )
+        calls = model.family.build_calls(params)
+        body_bytes = len(json.dumps(calls[0].body))
+        if body_bytes > MAX_BEDROCK_BODY_BYTES:
+            raise ApiError(
+                413,
+                f"The images make a Bedrock request of {body_bytes} bytes; Bedrock accepts at "
+                f"most {MAX_BEDROCK_BODY_BYTES}. Send smaller images.",
+                param="image",
+                code="request_too_large",
+            )
+        if common.user:
+            log.info("edit with %s by user %r", model.spec.model_id, common.user)
+        image_input = sum(image_tokens(image) for image in images)
+        return Plan(
+            common=common,
+            params=params,
+            model=model,
+            calls=calls,
+            size=model.family.output_size(params),
+            native_format=model.family.native_format(params),
+            input_tokens=usage.count_tokens(common.prompt) + image_input,
+            created=int(time.time()),
+            kind="image_edit",
+            image_tokens=image_input,
+            background="transparent" if model.family.transparent(params) else "opaque",
+        )
+
     async def run(self, plan: Plan) -> AsyncIterator[Event]:
         """Yield previews and images as calls finish, then usage once.
 
@@ -208,9 +306,9 @@ class Pipeline:
                 if give_up.is_set():  # a sibling failed: do not pay for more images
                     return call, []
                 payload = await self._bedrock.invoke(
-                    plan.params.invoke_id, call.body, plan.common.bedrock_options
+                    plan.model.invoke_id, call.body, plan.common.bedrock_options
                 )
-            images = plan.model.family.read_images(plan.model.spec, payload)
+            images = plan.model.read_images(payload)
             if len(images) != call.image_count:
                 raise ApiError(
                     502,

@@ -1,6 +1,7 @@
 """Thin gRPC servicers: convert at the edge, call the one pipeline.
 
-`Generate` is the typed API. `GenerateHttp` and `ListModelsHttp` are the OpenAI HTTP face
+`Generate` and `Edit` are the typed API. `GenerateHttp`, `EditHttp`, `VariationHttp` and
+`ListModelsHttp` are the OpenAI HTTP face
 behind Envoy's transcoder: raw body in, exact bytes out. An HTTP error status is set by
 the `x-http-status` response header, which Envoy's Lua filter turns into the real status.
 """
@@ -18,7 +19,7 @@ from google.api import httpbody_pb2
 
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
-from service import converters, mcp, openai_http
+from service import converters, mcp, multipart, openai_edits, openai_http
 from service.catalog import ModelCatalog
 from service.errors import ApiError
 from service.interceptors import record_error, record_model, record_status
@@ -95,6 +96,17 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             record_error(error)
             await context.abort(error.grpc_code, error.message)
 
+    async def Edit(
+        self, request: pb.ImageEditRequest, context: Context
+    ) -> AsyncIterator[pb.ImageGenerationEvent]:
+        try:
+            plan = await self._pipeline.prepare_edit(request)
+            async for event in self._pipeline.run(plan):
+                yield converters.to_proto_event(event, plan)
+        except Exception as exc:
+            error = as_api_error(exc)
+            await context.abort(error.grpc_code, error.message)
+
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         try:
@@ -108,7 +120,38 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             async for message in http_error(context, as_api_error(exc)):
                 yield message
             return
-        if not typed.stream:
+        async for message in self._answer(plan, typed.stream, context):
+            yield message
+
+    async def EditHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
+        async for message in self._edit_http(request, context, variation=False):
+            yield message
+
+    async def VariationHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
+        async for message in self._edit_http(request, context, variation=True):
+            yield message
+
+    async def _edit_http(
+        self, request: httpbody_pb2.HttpBody, context: Context, variation: bool
+    ) -> HttpStream:
+        try:
+            # Splitting a form of many megabytes is CPU work: off the event loop.
+            typed = await asyncio.to_thread(
+                openai_edits.parse_edit_request,
+                request.data, request.content_type, request_headers(context), variation,
+                multipart.Limits(),
+            )  # fmt: skip
+            plan = await self._pipeline.prepare_edit(typed)
+        except Exception as exc:
+            async for message in http_error(context, as_api_error(exc)):
+                yield message
+            return
+        async for message in self._answer(plan, typed.stream, context):
+            yield message
+
+    async def _answer(self, plan: Plan, stream: bool, context: Context) -> HttpStream:
+        """The OpenAI answer to a prepared request: one JSON body, or SSE events."""
+        if not stream:
             async for message in self._json(plan, context):
                 yield message
             return

@@ -169,12 +169,15 @@ def _choices(name: str, values: Mapping[str, str] | tuple[str, ...]) -> str:
     return f"Invalid {name} value; accepted (case-insensitive): {', '.join(values)}."
 
 
-def validate(request: pb.ImageGenerationRequest, has_bucket: bool) -> CommonParams:
+def validate(
+    request: pb.ImageGenerationRequest, has_bucket: bool, prompt_required: bool = True
+) -> CommonParams:
+    """`prompt_required=False` for edits: whether a prompt is needed is the edit model's rule."""
     for name in ("prompt", "model", "size", "quality", "style", "user", "safety_identifier"):
         _check_text(getattr(request, name), name)
     extras = MessageToDict(request.extra_params) if request.HasField("extra_params") else {}
     check_json_tree(extras)
-    if not request.prompt.strip():
+    if prompt_required and not request.prompt.strip():
         raise invalid_param(
             "prompt",
             "'prompt' is required and must not be empty.",

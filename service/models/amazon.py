@@ -140,10 +140,18 @@ class AmazonImageFamily(ModelFamily):
         ]
 
     def read_images(self, spec: ModelSpec, payload: Mapping[str, Any]) -> list[str]:
-        # Success bodies may carry "error": null; only a non-empty error is a failure.
-        if payload.get("error"):
-            raise ApiError(502, f"{spec.model_id} failed: {payload['error']}", code="model_error")
-        images = payload.get("images")
-        if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-            raise ApiError(502, f"{spec.model_id} returned no images.", code="model_error")
-        return images
+        return read_answer(spec.model_id, payload)
+
+
+def read_answer(model_id: str, payload: Mapping[str, Any]) -> list[str]:
+    """The images of a Nova Canvas / Titan answer (generation or edit task).
+
+    Success bodies may carry "error": null; only a non-empty error is a failure. Content
+    filtering arrives as a ValidationException instead (see service/bedrock.py).
+    """
+    if payload.get("error"):
+        raise ApiError(502, f"{model_id} failed: {payload['error']}", code="model_error")
+    images = payload.get("images")
+    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+        raise ApiError(502, f"{model_id} returned no images.", code="model_error")
+    return images

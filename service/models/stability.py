@@ -130,19 +130,28 @@ class StabilityImage(ModelFamily):
         ]
 
     def read_images(self, spec: ModelSpec, payload: Mapping[str, Any]) -> list[str]:
-        reasons = payload.get("finish_reasons") or [None]
-        reason = reasons[0]
-        if isinstance(reason, str) and reason.startswith("Filter reason"):
-            raise ApiError(
-                400,
-                f"The request was blocked by {spec.name}'s content filter ({reason}). "
-                "Rephrase the prompt and try again.",
-                param="prompt",
-                code="content_policy_violation",
-            )
-        if reason is not None:
-            raise ApiError(502, f"{spec.model_id} failed: {reason}", code="model_error")
-        images = payload.get("images")
-        if not isinstance(images, list) or len(images) != 1 or not isinstance(images[0], str):
-            raise ApiError(502, f"{spec.model_id} returned no image.", code="model_error")
-        return images
+        return read_answer(spec.model_id, spec.name, payload)
+
+
+def read_answer(model_id: str, name: str, payload: Mapping[str, Any]) -> list[str]:
+    """The one image of a Stability answer (generation or edit service).
+
+    Filtering arrives as HTTP 200 with a `finish_reasons` value, never as an error status.
+    """
+    reasons = payload.get("finish_reasons") or [None]
+    reason = reasons[0]
+    if isinstance(reason, str) and reason.startswith("Filter reason"):
+        blamed = "image" if "input image" in reason else "prompt"
+        raise ApiError(
+            400,
+            f"The request was blocked by {name}'s content filter ({reason}). "
+            f"Change the {blamed} and try again.",
+            param=blamed,
+            code="content_policy_violation",
+        )
+    if reason is not None:
+        raise ApiError(502, f"{model_id} failed: {reason}", code="model_error")
+    images = payload.get("images")
+    if not isinstance(images, list) or len(images) != 1 or not isinstance(images[0], str):
+        raise ApiError(502, f"{model_id} returned no image.", code="model_error")
+    return images

@@ -434,7 +434,7 @@ def test_calls_record_what_was_sent(emu: BedrockEmulator, runtime: Any) -> None:
 def test_list_foundation_models(emu: BedrockEmulator) -> None:
     bedrock = client(emu.url, service="bedrock")
     summaries = bedrock.list_foundation_models(byOutputModality="IMAGE")["modelSummaries"]
-    assert len(summaries) == 8
+    assert len(summaries) == 8 + 13  # generation models and Stability's image services
     nova = next(s for s in summaries if s["modelId"] == NOVA)
     assert nova["modelArn"] == f"arn:aws:bedrock:us-west-2::foundation-model/{NOVA}"
     assert nova["modelLifecycle"]["status"] == "LEGACY"

@@ -158,7 +158,6 @@ def test_nova_condition_image_and_color_guidance() -> None:
             with_params(canvas(task="COLOR_GUIDED_GENERATION"), style="MAXIMALISM"),
             "#/colorGuidedGenerationParams: extraneous key [style]",
         ),
-        (NOVA, canvas(task="INPAINTING"), "taskType INPAINTING edits input images"),
         (TITAN_V1, canvas("x" * 513), "#/textToImageParams/text: expected maxLength: 512"),
         (TITAN_V1, with_params(canvas(), style="PHOTOREALISM"), "extraneous key [style]"),
         (TITAN_V1, with_params(canvas(), conditionImage=b64_image()), "key [conditionImage]"),

@@ -45,6 +45,21 @@ class ImageGenerationStub:
                 request_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.Edit = channel.unary_stream(
+                '/imagegen.v1.ImageGeneration/Edit',
+                request_serializer=imagegen_dot_v1_dot_images__pb2.ImageEditRequest.SerializeToString,
+                response_deserializer=imagegen_dot_v1_dot_images__pb2.ImageGenerationEvent.FromString,
+                _registered_method=True)
+        self.EditHttp = channel.unary_stream(
+                '/imagegen.v1.ImageGeneration/EditHttp',
+                request_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.VariationHttp = channel.unary_stream(
+                '/imagegen.v1.ImageGeneration/VariationHttp',
+                request_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class ImageGenerationServicer:
@@ -65,6 +80,28 @@ class ImageGenerationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Edit(self, request, context):
+        """Edits an image (or varies it) on the same pipeline as Generate: the same events out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EditHttp(self, request, context):
+        """POST /v1/images/edits: multipart/form-data as the OpenAI SDKs send it, or JSON with
+        base64 / data-URL images. Same answers as GenerateHttp, with image_edit.* SSE events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VariationHttp(self, request, context):
+        """POST /v1/images/variations: an edit with variation = true (no prompt needed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageGenerationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +112,21 @@ def add_ImageGenerationServicer_to_server(servicer, server):
             ),
             'GenerateHttp': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateHttp,
+                    request_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'Edit': grpc.unary_stream_rpc_method_handler(
+                    servicer.Edit,
+                    request_deserializer=imagegen_dot_v1_dot_images__pb2.ImageEditRequest.FromString,
+                    response_serializer=imagegen_dot_v1_dot_images__pb2.ImageGenerationEvent.SerializeToString,
+            ),
+            'EditHttp': grpc.unary_stream_rpc_method_handler(
+                    servicer.EditHttp,
+                    request_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'VariationHttp': grpc.unary_stream_rpc_method_handler(
+                    servicer.VariationHttp,
                     request_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
@@ -131,6 +183,87 @@ class ImageGeneration:
             request,
             target,
             '/imagegen.v1.ImageGeneration/GenerateHttp',
+            google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Edit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/Edit',
+            imagegen_dot_v1_dot_images__pb2.ImageEditRequest.SerializeToString,
+            imagegen_dot_v1_dot_images__pb2.ImageGenerationEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditHttp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/EditHttp',
+            google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VariationHttp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.v1.ImageGeneration/VariationHttp',
             google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
