@@ -445,7 +445,11 @@ def test_list_foundation_models(emu: BedrockEmulator) -> None:
     assert statuses[CORE] == "ACTIVE"
 
     stability = bedrock.list_foundation_models(byProvider="Stability AI")["modelSummaries"]
-    assert {s["providerName"] for s in stability} == {"Stability AI"} and len(stability) == 5
+    assert {s["providerName"] for s in stability} == {"Stability AI"} and len(stability) == 5 + 13
+    on_demand = bedrock.list_foundation_models(
+        byProvider="Stability AI", byInferenceType="ON_DEMAND"
+    )
+    assert len(on_demand["modelSummaries"]) == 5  # the image services need a `us.` profile
     amazon = bedrock.list_foundation_models(byProvider="amazon", byInferenceType="ON_DEMAND")
     assert len(amazon["modelSummaries"]) == 3
     assert bedrock.list_foundation_models(byOutputModality="TEXT")["modelSummaries"] == []
