@@ -24,6 +24,18 @@ def envoy_binary() -> str:
     return found
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """True if something listens on (or holds) host:port. SO_REUSEADDR as servers set it, so
+    a port left in TIME_WAIT counts as free; no SO_REUSEPORT, so any listener counts."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -56,8 +68,10 @@ class Envoy:
         host: str = "127.0.0.1",
         log_level: str = "warning",
         overrides: Mapping[str, str] | None = None,
+        stats_port: int = 0,  # 0: any free port
     ) -> None:
         self.host, self.http_port, self.admin_port = host, http_port, admin_port
+        self.stats_port = stats_port
         self._config = render(
             {
                 "HTTP_HOST": host,
@@ -66,6 +80,8 @@ class Envoy:
                 "GRPC_PORT": str(grpc_port),
                 "ENVOY_ADMIN_HOST": host,
                 "ENVOY_ADMIN_PORT": str(admin_port),
+                "ENVOY_STATS_HOST": host,
+                "ENVOY_STATS_PORT": str(stats_port),
                 **(overrides or {}),
             }
         )
@@ -78,6 +94,14 @@ class Envoy:
         return f"http://{self.host}:{self.http_port}"
 
     def start(self, timeout_s: float = 20.0) -> None:
+        # Checked first: waiting for the port would otherwise find the other server on it.
+        for variable, port in (("HTTP_PORT", self.http_port), ("ENVOY_ADMIN_PORT", self.admin_port),
+                               ("ENVOY_STATS_PORT", self.stats_port)):  # fmt: skip
+            if port and port_in_use(self.host, port):
+                raise RuntimeError(
+                    f"{variable}={port}: {self.host}:{port} is already in use; "
+                    f"set {variable} to a free port"
+                )
         self._dir = tempfile.TemporaryDirectory(prefix="envoy-")
         config = Path(self._dir.name) / "envoy.yaml"
         config.write_text(self._config)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,12 +26,37 @@ DEFAULTS: Mapping[str, str] = {
     "GRPC_PORT": "50051",
     "ENVOY_ADMIN_HOST": "127.0.0.1",
     "ENVOY_ADMIN_PORT": "9901",
+    # The listener that serves only /stats/prometheus and /ready.
+    "ENVOY_STATS_HOST": "127.0.0.1",
+    "ENVOY_STATS_PORT": "9902",
     "DESCRIPTOR_PATH": str(GATEWAY_DIR / "imagegen.pb"),
     # One knob for both hops: the gRPC service's message limit, unless set on its own.
     "BODY_LIMIT_BYTES": os.environ.get("GRPC_MAX_MESSAGE_BYTES", str(DEFAULT_MAX_MESSAGE_BYTES)),
     # Longest silence tolerated on a request; SSE keepalives arrive far more often.
     "IDLE_TIMEOUT": "900s",
 }
+
+
+PORTS = ("HTTP_PORT", "GRPC_PORT", "ENVOY_ADMIN_PORT", "ENVOY_STATS_PORT")
+HOSTS = ("HTTP_HOST", "GRPC_HOST", "ENVOY_ADMIN_HOST", "ENVOY_STATS_HOST")
+
+
+def check(values: Mapping[str, str]) -> None:
+    """Every value goes into YAML as is: check it first, naming the variable."""
+    for name in PORTS:  # 0 (any free port) is for tests
+        if not (values[name].isdigit() and int(values[name]) < 65536):
+            raise ValueError(f"{name} must be a port number (1-65535), got {values[name]!r}")
+    for name in HOSTS:
+        if not re.fullmatch(r"[A-Za-z0-9.:_-]+", values[name]):
+            raise ValueError(f"{name} must be a host name or IP address, got {values[name]!r}")
+    if not values["BODY_LIMIT_BYTES"].isdigit():
+        raise ValueError(
+            f"BODY_LIMIT_BYTES must be a number of bytes, got {values['BODY_LIMIT_BYTES']!r}"
+        )
+    if not re.fullmatch(r"\d+s", values["IDLE_TIMEOUT"]):
+        raise ValueError(f"IDLE_TIMEOUT must be seconds like 900s, got {values['IDLE_TIMEOUT']!r}")
+    if not Path(values["DESCRIPTOR_PATH"]).is_file():
+        raise ValueError(f"DESCRIPTOR_PATH: no descriptor set at {values['DESCRIPTOR_PATH']}")
 
 
 def render(overrides: Mapping[str, str] | None = None) -> str:
@@ -41,11 +67,15 @@ def render(overrides: Mapping[str, str] | None = None) -> str:
     values["EDGE_LUA"] = json.dumps(EDGE_LUA.read_text())
     # Not a setting of its own: the gRPC server's metadata limit is derived from it.
     values["HEADER_LIMIT_KB"] = str(MAX_REQUEST_HEADER_BYTES // 1024)
+    check(values)
     return Template(TEMPLATE.read_text()).substitute(values)
 
 
 if __name__ == "__main__":
-    text = render()
+    try:
+        text = render()
+    except ValueError as exc:
+        sys.exit(f"configuration error: {exc}")
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(text)
     else:

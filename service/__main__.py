@@ -15,9 +15,9 @@ from service.server import ImageServer
 async def serve(settings: Settings) -> None:
     try:
         server = ImageServer(settings)
+        await server.start()
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,7 +14,7 @@ from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import metrics, usage
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
-from service.config import GRPC_MAX_METADATA_BYTES, HTTP_BODY_ENVELOPE_BYTES, Settings
+from service.config import GRPC_MAX_METADATA_BYTES, HTTP_BODY_ENVELOPE_BYTES, ConfigError, Settings
 from service.drain import Drain
 from service.interceptors import AccessLogInterceptor
 from service.models.registry import check_default_params
@@ -47,6 +47,8 @@ class ImageServer:
             ),
             ("grpc.max_metadata_size", GRPC_MAX_METADATA_BYTES),
             ("grpc.absolute_max_metadata_size", GRPC_MAX_METADATA_BYTES),
+            # The port is ours alone: a second server on it fails instead of sharing calls.
+            ("grpc.so_reuseport", 0),
         ]
         self.drain = Drain()
         # The access log is outermost, so it also records the 503s of a draining server.
@@ -73,12 +75,26 @@ class ImageServer:
             ),
             self.server,
         )
-        self.port = self.server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        address = f"{settings.grpc_host}:{settings.grpc_port}"
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:
+            raise ConfigError(
+                f"GRPC_PORT={settings.grpc_port}: cannot listen on {address} (in use?); "
+                "set GRPC_HOST/GRPC_PORT to a free address"
+            ) from None
 
     async def start(self) -> None:
         await self.server.start()
         if self.settings.metrics_port:
-            metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            try:
+                metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"METRICS_PORT={self.settings.metrics_port}: cannot listen on "
+                    f"{self.settings.metrics_host}:{self.settings.metrics_port} ({exc.strerror}); "
+                    "set METRICS_PORT to a free port, or 0 for no metrics endpoint"
+                ) from None
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(

@@ -15,10 +15,55 @@ curl -s {base}/images/generations \\
   -d '{{"model": "amazon.nova-canvas-v1:0", "prompt": "a red fox", "response_format": "url"}}'"""
 
 
+def latency_from_env() -> float:
+    raw = os.environ.get("EMULATOR_LATENCY_S", "").strip()
+    try:
+        latency_s = float(raw or 0)
+    except ValueError:
+        raise ValueError(f"EMULATOR_LATENCY_S must be a number of seconds, got {raw!r}") from None
+    if not 0 <= latency_s <= 3600:
+        raise ValueError(f"EMULATOR_LATENCY_S must be between 0 and 3600, got {latency_s}")
+    return latency_s
+
+
+def backend_from_env() -> str:
+    backend = os.environ.get("IMAGES_BACKEND", "").strip().lower() or "emulator"
+    if backend not in ("emulator", "aws"):
+        raise ValueError(f"IMAGES_BACKEND must be emulator or aws, got {backend!r}")
+    return backend
+
+
+def banner(stack: LocalStack) -> str:
+    if stack.backend == "aws":
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        bucket = os.environ.get("AWS_S3_BUCKET") or "- (response_format=url is off)"
+        backend = (
+            f"Bedrock:                    AWS {region}: REAL calls, billed to your account\n"
+            f"S3 bucket:                  {bucket}\n"
+        )
+    else:
+        backend = (
+            f"Bedrock emulator:           {stack.emulator.url}\n"
+            f"Local S3:                   {stack.s3.url if stack.s3 else '-'}\n"
+        )
+    port = stack.ports.metrics
+    metrics = f"http://127.0.0.1:{port}/metrics" if port else "off (METRICS_PORT=0)"
+    return (
+        f"\nOpenAI-compatible base URL: {stack.base_url}\n"
+        f"gRPC (typed API):           {stack.grpc_target}\n"
+        f"{backend}"
+        f"Metrics (Prometheus):       {metrics}\n\n"
+        f"Try:\n{CURL_EXAMPLE.format(base=stack.base_url)}\n\nCtrl-C stops everything."
+    )
+
+
 def main() -> None:
     try:
-        latency_s = float(os.environ.get("EMULATOR_LATENCY_S", "0") or 0)
-        stack = LocalStack(ports=Ports.from_env(), emulator_latency_s=latency_s)
+        stack = LocalStack(
+            ports=Ports.from_env(),
+            emulator_latency_s=latency_from_env(),
+            backend=backend_from_env(),
+        )
     except ValueError as exc:
         sys.exit(f"configuration error: {exc}")
     stopping = threading.Event()
@@ -28,15 +73,7 @@ def main() -> None:
         stack.start()
     except Exception as exc:
         sys.exit(f"could not start the local stack: {exc}")
-    print(
-        f"\nOpenAI-compatible base URL: {stack.base_url}\n"
-        f"gRPC (typed API):           {stack.grpc_target}\n"
-        f"Bedrock emulator:           {stack.emulator.url}\n"
-        f"Local S3:                   {stack.s3.url if stack.s3 else '-'}\n"
-        f"Metrics (Prometheus):       http://127.0.0.1:{stack.ports.metrics}/metrics\n\n"
-        f"Try:\n{CURL_EXAMPLE.format(base=stack.base_url)}\n\nCtrl-C stops everything.",
-        flush=True,
-    )
+    print(banner(stack), flush=True)
     gone = None
     try:
         while not stopping.wait(0.5):

@@ -12,16 +12,20 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import TracebackType
 
 from emulator.bedrock import BedrockEmulator
 from emulator.s3 import LocalS3
-from gateway.envoy import Envoy, terminate, wait_for_port
+from gateway.envoy import Envoy, port_in_use, terminate, wait_for_port
 
 HOST = "127.0.0.1"
 BUCKET = "generated-images"
+
+
+class PortInUse(RuntimeError):
+    """A port of the stack is taken; the message names its variable."""
 
 
 def free_port() -> int:
@@ -30,34 +34,50 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Each port of the stack and the variable that sets it.
+PORT_VARIABLES: Mapping[str, str] = {
+    "http": "HTTP_PORT",
+    "grpc": "GRPC_PORT",
+    "envoy_admin": "ENVOY_ADMIN_PORT",
+    "envoy_stats": "ENVOY_STATS_PORT",
+    "emulator": "EMULATOR_PORT",
+    "s3": "S3_PORT",
+    "metrics": "METRICS_PORT",
+}
+
+
 @dataclass
 class Ports:
     http: int = 8080
     grpc: int = 50051
     envoy_admin: int = 9901
+    envoy_stats: int = 9902
     emulator: int = 4010
     s3: int = 4566
-    metrics: int = 9464
+    metrics: int = 9464  # 0: no metrics endpoint
 
     @classmethod
-    def from_env(cls) -> Ports:
-        """Defaults overridden by HTTP_PORT, GRPC_PORT, ENVOY_ADMIN_PORT, EMULATOR_PORT,
-        S3_PORT and METRICS_PORT."""
-        names = {
-            "http": "HTTP_PORT",
-            "grpc": "GRPC_PORT",
-            "envoy_admin": "ENVOY_ADMIN_PORT",
-            "emulator": "EMULATOR_PORT",
-            "s3": "S3_PORT",
-            "metrics": "METRICS_PORT",
-        }
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Ports:
+        """Defaults overridden by the variables of PORT_VARIABLES."""
+        env = os.environ if env is None else env
         ports = {}
-        for name, variable in names.items():
-            raw = os.environ.get(variable, "").strip()
-            if raw and not (raw.isdigit() and 0 < int(raw) < 65536):
-                raise ValueError(f"{variable} must be a port number (1-65535), got {raw!r}")
+        for name, variable in PORT_VARIABLES.items():
+            raw = env.get(variable, "").strip()
+            low = 0 if name == "metrics" else 1
+            if raw and not (raw.isdigit() and low <= int(raw) < 65536):
+                raise ValueError(f"{variable} must be a port number ({low}-65535), got {raw!r}")
             ports[name] = int(raw) if raw else getattr(cls, name)
         return cls(**ports)
+
+    def check_free(self, names: Iterable[str]) -> None:
+        """Fail at once, naming the variable, if one of these ports is taken."""
+        for name in names:
+            port, variable = getattr(self, name), PORT_VARIABLES[name]
+            if port and port_in_use(HOST, port):
+                raise PortInUse(
+                    f"{variable}={port}: {HOST}:{port} is already in use (another stack?); "
+                    f"set {variable} to a free port"
+                )
 
     @classmethod
     def free(cls) -> Ports:
@@ -71,13 +91,23 @@ class LocalStack:
     service_env: Mapping[str, str] = field(default_factory=dict)
     with_s3: bool = True
     emulator_latency_s: float = 0.0
+    # "emulator": the local emulator and S3; "aws": real Bedrock (and S3) with the user's
+    # credentials, region and bucket, nothing local but the service and Envoy.
+    backend: str = "emulator"
 
     def __post_init__(self) -> None:
         self.emulator = BedrockEmulator(
             host=HOST, port=self.ports.emulator, latency_s=self.emulator_latency_s
         )
-        self.s3 = LocalS3(host=HOST, port=self.ports.s3, bucket=BUCKET) if self.with_s3 else None
-        self.envoy = Envoy(self.ports.http, self.ports.grpc, self.ports.envoy_admin, HOST)
+        with_s3 = self.with_s3 and self.backend == "emulator"
+        self.s3 = LocalS3(host=HOST, port=self.ports.s3, bucket=BUCKET) if with_s3 else None
+        self.envoy = Envoy(
+            self.ports.http,
+            self.ports.grpc,
+            self.ports.envoy_admin,
+            HOST,
+            stats_port=self.ports.envoy_stats,
+        )
         self.service: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,14 +118,19 @@ class LocalStack:
     def grpc_target(self) -> str:
         return f"{HOST}:{self.ports.grpc}"
 
+    @property
+    def local_parts(self) -> tuple[str, ...]:
+        """The ports this stack binds."""
+        if self.backend == "aws":
+            return ("http", "grpc", "envoy_admin", "envoy_stats", "metrics")
+        return tuple(PORT_VARIABLES)
+
     def service_environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "AWS_BEARER_TOKEN_BEDROCK"}
-        env.update(
-            {
-                "IMAGES_BACKEND": "emulator",
-                "GRPC_HOST": HOST,
-                "GRPC_PORT": str(self.ports.grpc),
-                "METRICS_PORT": str(self.ports.metrics),
+        """Defaults for the local stand-ins, then what the user set (it wins), then the ports
+        and the settings under test."""
+        env: dict[str, str] = {}
+        if self.backend == "emulator":
+            env |= {
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.emulator.url,
@@ -103,18 +138,29 @@ class LocalStack:
                 # Bounded, fast retries against the emulator keep tests deterministic.
                 "BEDROCK_MAX_ATTEMPTS": "1",
             }
-        )
-        if self.s3 is not None:
-            env["AWS_ENDPOINT_URL_S3"] = self.s3.url
-            env["AWS_S3_BUCKET"] = BUCKET
-        env.update(self.service_env)
+            if self.s3 is not None:
+                env |= {"AWS_ENDPOINT_URL_S3": self.s3.url, "AWS_S3_BUCKET": BUCKET}
+        user = dict(os.environ)
+        if self.backend == "emulator":
+            # Bedrock API keys would switch boto3 to bearer auth, which the emulator lacks.
+            user.pop("AWS_BEARER_TOKEN_BEDROCK", None)
+        env |= user
+        env |= {
+            "IMAGES_BACKEND": self.backend,
+            "GRPC_HOST": HOST,
+            "GRPC_PORT": str(self.ports.grpc),
+            "METRICS_PORT": str(self.ports.metrics),
+        }
+        env |= self.service_env
         return env
 
     def start(self) -> None:
+        self.ports.check_free(self.local_parts)
         try:
-            self.emulator.start()
-            if self.s3 is not None:
-                self.s3.start()
+            if self.backend == "emulator":
+                self.emulator.start()
+                if self.s3 is not None:
+                    self.s3.start()
             self.service = subprocess.Popen(
                 [sys.executable, "-m", "service"],
                 env=self.service_environment(),
