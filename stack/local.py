@@ -126,31 +126,34 @@ class LocalStack:
         return tuple(PORT_VARIABLES)
 
     def service_environment(self) -> dict[str, str]:
-        """Defaults for the local stand-ins, then what the user set (it wins), then the ports
-        and the settings under test."""
+        """Defaults, then what the user set (it wins), then the ports and the wiring to the
+        stand-ins this stack started, then the settings under test."""
         env: dict[str, str] = {}
         if self.backend == "emulator":
+            # Defaults the user may override.
             env |= {
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.emulator.url,
-                "AWS_ENDPOINT_URL_BEDROCK": self.emulator.url,
                 # Bounded, fast retries against the emulator keep tests deterministic.
                 "BEDROCK_MAX_ATTEMPTS": "1",
             }
-            if self.s3 is not None:
-                env |= {"AWS_ENDPOINT_URL_S3": self.s3.url, "AWS_S3_BUCKET": BUCKET}
-        user = dict(os.environ)
-        if self.backend == "emulator":
-            # Bedrock API keys would switch boto3 to bearer auth, which the emulator lacks.
-            user.pop("AWS_BEARER_TOKEN_BEDROCK", None)
-        env |= user
+        env |= os.environ
         env |= {
             "IMAGES_BACKEND": self.backend,
             "GRPC_HOST": HOST,
             "GRPC_PORT": str(self.ports.grpc),
             "METRICS_PORT": str(self.ports.metrics),
         }
+        if self.backend == "emulator":
+            # The wiring to the stand-ins this stack started is not a setting.
+            env |= {
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.emulator.url,
+                "AWS_ENDPOINT_URL_BEDROCK": self.emulator.url,
+            }
+            for name in ("AWS_ENDPOINT_URL_S3", "AWS_S3_BUCKET", "AWS_BEARER_TOKEN_BEDROCK"):
+                env.pop(name, None)  # bearer auth (Bedrock API keys) the emulator lacks
+            if self.s3 is not None:
+                env |= {"AWS_ENDPOINT_URL_S3": self.s3.url, "AWS_S3_BUCKET": BUCKET}
         env |= self.service_env
         return env
 

@@ -477,10 +477,12 @@ def test_envoy_timeouts_let_a_five_minute_generation_through(stack: LocalStack) 
     admin = f"http://127.0.0.1:{stack.ports.envoy_admin}/config_dump"
     configs = httpx.get(admin, timeout=10).json()["configs"]
     by_type = {config["@type"].rsplit(".", 1)[-1]: config for config in configs}
-    [listener] = by_type["ListenersConfigDump"]["static_listeners"]
+    listeners = by_type["ListenersConfigDump"]["static_listeners"]
+    [listener] = [item for item in listeners if item["listener"]["name"] == "openai_http"]
     manager = listener["listener"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert _duration_s(manager["stream_idle_timeout"]) > 300
-    [routes] = by_type["RoutesConfigDump"]["static_route_configs"]
+    route_configs = by_type["RoutesConfigDump"]["static_route_configs"]
+    [routes] = [item for item in route_configs if item["route_config"]["name"] == "openai"]
     for host in routes["route_config"]["virtual_hosts"]:
         for route in host["routes"]:
             assert route["route"].get("timeout") == "0s"  # absent: Envoy's 15 s default
