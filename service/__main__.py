@@ -37,8 +37,8 @@ def main() -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     asyncio.run(serve(settings))
-    # Drained. A boto3 call whose client is gone may still block its pool thread until
-    # Bedrock answers; the interpreter would wait for it at exit, so leave without it.
+    # Drained. A blocking call whose client is gone (an S3 upload in a worker thread) may
+    # still hold its thread; the interpreter would wait for it at exit, so leave without it.
     logging.shutdown()
     os._exit(0)
 
