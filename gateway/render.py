@@ -34,6 +34,8 @@ DEFAULTS: Mapping[str, str] = {
     "BODY_LIMIT_BYTES": os.environ.get("GRPC_MAX_MESSAGE_BYTES", str(DEFAULT_MAX_MESSAGE_BYTES)),
     # Longest silence tolerated on a request; SSE keepalives arrive far more often.
     "IDLE_TIMEOUT": "900s",
+    # Comma-separated browser origins allowed by CORS (the service's setting of that name).
+    "CORS_ALLOWED_ORIGINS": "",
 }
 
 
@@ -59,6 +61,12 @@ def check(values: Mapping[str, str]) -> None:
         raise ValueError(f"DESCRIPTOR_PATH: no descriptor set at {values['DESCRIPTOR_PATH']}")
 
 
+def origin_matchers(origins: str) -> str:
+    """CORS_ALLOWED_ORIGINS as the CORS policy's list of exact string matchers."""
+    exact = [origin.strip().rstrip("/") for origin in origins.split(",") if origin.strip()]
+    return json.dumps([{"exact": origin} for origin in exact])
+
+
 def render(overrides: Mapping[str, str] | None = None) -> str:
     values = {name: os.environ.get(name, default) for name, default in DEFAULTS.items()}
     values.update(overrides or {})
@@ -67,6 +75,7 @@ def render(overrides: Mapping[str, str] | None = None) -> str:
     values["EDGE_LUA"] = json.dumps(EDGE_LUA.read_text())
     # Not a setting of its own: the gRPC server's metadata limit is derived from it.
     values["HEADER_LIMIT_KB"] = str(MAX_REQUEST_HEADER_BYTES // 1024)
+    values["CORS_ORIGIN_MATCHERS"] = origin_matchers(values["CORS_ALLOWED_ORIGINS"])
     check(values)
     return Template(TEMPLATE.read_text()).substitute(values)
 

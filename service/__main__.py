@@ -1,13 +1,17 @@
-"""Entry point: `python -m service` runs the gRPC service until SIGINT/SIGTERM."""
+"""Entry point: `python -m service` runs the gRPC service until SIGINT/SIGTERM;
+`python -m service keys new NAME` makes an API key and prints its configuration entries."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 
+from service import logs
+from service.auth import hash_key, new_key, parse_api_keys
 from service.config import ConfigError, Settings
 from service.server import ImageServer
 
@@ -28,14 +32,35 @@ async def serve(settings: Settings) -> None:
     await server.stop()
 
 
+def new_key_command(name: str) -> str:
+    """A fresh key and the two ways to configure it (only the hash is ever configured)."""
+    key = new_key()
+    digest = hash_key(key)
+    entry = json.dumps({"name": name, "sha256": digest})
+    return (
+        f"API key for {name!r} (shown once; give it to the caller, store it nowhere else):\n"
+        f"  {key}\n"
+        f"Entry for API_KEYS (comma-separated):\n  {name}={digest}\n"
+        f"Entry for the 'keys' list of API_KEYS_FILE (add options as needed):\n  {entry}\n"
+    )
+
+
 def main() -> None:
+    args = sys.argv[1:]
+    if args:
+        if len(args) != 3 or args[:2] != ["keys", "new"]:
+            sys.exit("usage: python -m service [keys new NAME]")
+        try:
+            parse_api_keys(f"{args[2]}={'0' * 64}", set())
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
+        print(new_key_command(args[2]), end="")
+        return
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level)
     asyncio.run(serve(settings))
     # Drained. A blocking call whose client is gone (an S3 upload in a worker thread) may
     # still hold its thread; the interpreter would wait for it at exit, so leave without it.

@@ -33,6 +33,7 @@ from botocore.exceptions import (
 from service import metrics
 from service.config import Settings
 from service.errors import ApiError
+from service.interceptors import record_bedrock_request_id
 from service.models.registry import base_model_id
 
 log = logging.getLogger(__name__)
@@ -149,9 +150,11 @@ class Bedrock:
                 accept="application/json",
                 **options,
             )
+            record_bedrock_request_id(response["ResponseMetadata"].get("RequestId", ""))
             async with response["body"] as stream:
                 payload = orjson.loads(await stream.read())
         except ClientError as exc:
+            record_bedrock_request_id(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
             raise map_client_error(exc, model) from exc
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
             raise ApiError(

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from service.auth import ApiKey, parse_api_keys, parse_key_file
+from service.errors import ApiError
 
 # Large enough for the biggest single image event (a 4.2 MP PNG can reach ~13 MB) and for
 # request bodies; the HTTP face also splits big JSON answers into 1 MiB chunks.
@@ -90,6 +94,44 @@ def _model_params(env: Mapping[str, str]) -> Mapping[str, Mapping[str, Any]]:
     return MappingProxyType({model: MappingProxyType(params) for model, params in parsed.items()})
 
 
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
+    for origin in origins:
+        if not re.match(r"^https?://[^/\s]+$", origin):
+            raise ConfigError(f"{name}: {origin!r} is not an origin like https://app.example.com")
+    return origins
+
+
+def _known_model(name: str) -> str:
+    from service.models.registry import resolve  # here: the registry imports this module
+
+    try:
+        return resolve(name).spec.model_id
+    except ApiError:
+        raise ValueError(f"unknown model {name!r} in 'models'") from None
+
+
+def _api_keys(env: Mapping[str, str]) -> tuple[ApiKey, ...]:
+    """API_KEYS (name=<sha256 hex>,...) plus the entries of API_KEYS_FILE."""
+    seen: set[str] = set()
+    try:
+        keys = parse_api_keys(env.get("API_KEYS", ""), seen)
+    except ValueError as exc:
+        raise ConfigError(f"API_KEYS: {exc}") from None
+    path = env.get("API_KEYS_FILE", "").strip()
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except OSError as exc:
+            raise ConfigError(f"API_KEYS_FILE: cannot read {path}: {exc.strerror}") from None
+        try:
+            keys += parse_key_file(text, seen, _known_model)
+        except ValueError as exc:
+            raise ConfigError(f"API_KEYS_FILE ({path}): {exc}") from None
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class Settings:
     grpc_host: str = "127.0.0.1"
@@ -117,6 +159,13 @@ class Settings:
     log_level: str = "info"
     # Browser origins allowed to call /mcp (loopback origins always are).
     mcp_allowed_origins: tuple[str, ...] = ()
+    # API keys (API_KEYS, API_KEYS_FILE); none: the service runs open.
+    api_keys: tuple[ApiKey, ...] = ()
+    allow_unauthenticated: bool = False
+    # Browser origins allowed to call the API; a request from any other Origin is refused.
+    cors_allowed_origins: tuple[str, ...] = ()
+    grpc_reflection: bool = True
+    log_prompts: bool = False
 
     def aws_client_args(self) -> dict[str, str]:
         """Keyword arguments every boto3 client of the service gets."""
@@ -137,6 +186,14 @@ class Settings:
                 "IMAGES_BACKEND=emulator (the default) needs AWS_ENDPOINT_URL_BEDROCK_RUNTIME "
                 "pointing at the local emulator (make run sets it); "
                 "set IMAGES_BACKEND=aws to use AWS Bedrock."
+            )
+        api_keys = _api_keys(env)
+        allow_unauthenticated = _bool(env, "ALLOW_UNAUTHENTICATED", False)
+        if backend == "aws" and not api_keys and not allow_unauthenticated:
+            raise ConfigError(
+                "IMAGES_BACKEND=aws with no API keys would let anyone spend on your AWS account: "
+                "set API_KEYS or API_KEYS_FILE (python -m service keys new NAME makes a key), "
+                "or ALLOW_UNAUTHENTICATED=true to run open on purpose."
             )
         return cls(
             grpc_host=env.get("GRPC_HOST", "").strip() or "127.0.0.1",
@@ -166,4 +223,9 @@ class Settings:
                 for o in env.get("MCP_ALLOWED_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            api_keys=api_keys,
+            allow_unauthenticated=allow_unauthenticated,
+            cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
+            grpc_reflection=_bool(env, "GRPC_REFLECTION", True),
+            log_prompts=_bool(env, "LOG_PROMPTS", False),
         )

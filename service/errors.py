@@ -7,6 +7,7 @@ callers get the matching status code with the same message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -42,6 +43,7 @@ class ApiError(Exception):
         param: str | None = None,
         code: str | None = None,
         error_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -49,6 +51,8 @@ class ApiError(Exception):
         self.param = param
         self.code = code
         self.error_type = error_type or _STATUS_TABLE.get(status, ("server_error",))[0]
+        # Extra HTTP response headers of this answer (Retry-After, x-ratelimit-*).
+        self.headers: Mapping[str, str] = headers or {}
 
     @property
     def grpc_code(self) -> grpc.StatusCode:

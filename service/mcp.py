@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from imagegen.v1 import images_pb2 as pb
 from service.errors import ApiError
@@ -102,24 +101,14 @@ def _json(status: int, payload: Mapping[str, Any]) -> McpReply:
     return McpReply(status, json.dumps(payload).encode(), content_type="application/json")
 
 
-def origin_allowed(origin: str | None, allowed: Collection[str]) -> bool:
-    """MCP servers must check Origin (DNS rebinding): none, loopback, or configured."""
-    if not origin:
-        return True
-    host = urlsplit(origin).hostname or ""
-    return host in ("localhost", "127.0.0.1", "::1") or origin.rstrip("/") in allowed
-
-
 async def handle(
     http_method: str,
     body: bytes,
     headers: Mapping[str, str],
     generate: Generate,
-    allowed_origins: Collection[str] = (),
 ) -> McpReply:
-    """Answer one HTTP request to the MCP endpoint."""
-    if not origin_allowed(headers.get("origin"), allowed_origins):
-        return _error(403, None, INVALID_REQUEST, "Origin not allowed (MCP_ALLOWED_ORIGINS).")
+    """Answer one HTTP request to the MCP endpoint (keys and Origin were checked by the
+    interceptor: DNS-rebinding protection is `interceptors.Gate`)."""
     if http_method != "POST":
         # Stateless server: no stream of server messages to GET, no session to DELETE.
         error = ApiError(405, f"{http_method} is not allowed on /mcp; use POST.",

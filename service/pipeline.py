@@ -24,6 +24,7 @@ from imagegen.v1 import images_pb2 as pb
 from service import imaging, metrics, usage
 from service.edit_images import EditArea, image_tokens, load_image
 from service.errors import ApiError, invalid_param
+from service.interceptors import record_images
 from service.models.base import BedrockCall, GenerationParams, deep_merge
 from service.models.edit import EditParams
 from service.models.registry import ResolvedEdit, ResolvedModel, resolve, resolve_edit
@@ -148,8 +149,6 @@ class Pipeline:
             extras=deep_merge(dict(defaults), common.extras),
         )
         calls = model.family.build_calls(params)
-        if common.user:
-            log.info("request for %s by user %r", model.spec.model_id, common.user)
         return Plan(
             common=common,
             params=params,
@@ -264,6 +263,7 @@ class Pipeline:
                 except ApiError as exc:
                     failure = failure or exc
                     continue
+                record_images(len(images))  # billed by Bedrock, whatever happens next
                 for offset, b64 in enumerate(images):
                     produced += 1
                     last = produced == plan.common.n

@@ -12,11 +12,13 @@ from grpc_reflection.v1alpha import reflection
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import metrics, usage
+from service.admission import Admission
+from service.auth import KeyRing
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
 from service.config import GRPC_MAX_METADATA_BYTES, HTTP_BODY_ENVELOPE_BYTES, ConfigError, Settings
 from service.drain import Drain
-from service.interceptors import AccessLogInterceptor
+from service.interceptors import CallInterceptor, Gate
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
 from service.servicers import ImageGenerationServicer, McpServicer, ModelsServicer
@@ -51,30 +53,33 @@ class ImageServer:
             ("grpc.so_reuseport", 0),
         ]
         self.drain = Drain()
-        # The access log is outermost, so it also records the 503s of a draining server.
-        self.server = grpc.aio.server(
-            interceptors=[AccessLogInterceptor(), self.drain], options=limits
-        )
+        keys = KeyRing(settings.api_keys)
+        gate = Gate(keys, settings.cors_allowed_origins, settings.mcp_allowed_origins)
+        # The call interceptor is outermost, so it also records the 503s of a draining server.
+        calls = CallInterceptor(gate, log_prompts=settings.log_prompts)
+        self.server = grpc.aio.server(interceptors=[calls, self.drain], options=limits)
+        admission = Admission()
         pb_grpc.add_ImageGenerationServicer_to_server(
-            ImageGenerationServicer(pipeline, settings.sse_keepalive_s, self.drain.stopping),
+            ImageGenerationServicer(
+                pipeline, admission, settings.sse_keepalive_s, self.drain.stopping
+            ),
             self.server,
         )
         pb_grpc.add_ModelsServicer_to_server(
             ModelsServicer(ModelCatalog(self.bedrock.list_image_models)), self.server
         )
-        pb_grpc.add_McpServicer_to_server(
-            McpServicer(pipeline, settings.mcp_allowed_origins), self.server
-        )
+        pb_grpc.add_McpServicer_to_server(McpServicer(pipeline, admission), self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            self.server,
-        )
+        if settings.grpc_reflection:
+            reflection.enable_server_reflection(
+                (
+                    *SERVICE_NAMES,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ),
+                self.server,
+            )
         address = f"{settings.grpc_host}:{settings.grpc_port}"
         try:
             self.port = self.server.add_insecure_port(address)
@@ -97,6 +102,14 @@ class ImageServer:
                 ) from None
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if not self.settings.api_keys:
+            log.warning(
+                "NO API KEYS CONFIGURED: anyone who reaches this service can generate images "
+                "at your expense. Set API_KEYS or API_KEYS_FILE "
+                "(python -m service keys new NAME makes a key)."
+            )
+        else:
+            log.info("%d API key(s) configured", len(self.settings.api_keys))
         log.info(
             "gRPC service on %s:%d (Bedrock at %s)",
             self.settings.grpc_host,

@@ -20,9 +20,10 @@ from google.api import httpbody_pb2
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
 from service import converters, mcp, multipart, openai_edits, openai_http
+from service.admission import Admission
 from service.catalog import ModelCatalog
 from service.errors import ApiError
-from service.interceptors import record_error, record_model, record_status
+from service.interceptors import record_error, record_status
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,20 @@ def request_headers(context: Context) -> dict[str, str]:
 def http_error(context: Context, error: ApiError) -> HttpStream:
     """An ordinary HTTP error answer with the OpenAI error body."""
     record_error(error)
-    return http_answer(context, error.status, openai_http.JSON, openai_http.error_json(error), {})
+    body = openai_http.error_json(error)
+    return http_answer(context, error.status, openai_http.JSON, body, error.headers)
 
 
 class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     def __init__(
-        self, pipeline: Pipeline, keepalive_s: float, stopping: asyncio.Event | None = None
+        self,
+        pipeline: Pipeline,
+        admission: Admission,
+        keepalive_s: float,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self._pipeline = pipeline
+        self._admission = admission
         self._keepalive_s = keepalive_s
         # Set when the drain grace runs out: answers still under way end with an error.
         self._stopping = stopping or asyncio.Event()
@@ -88,7 +95,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     ) -> AsyncIterator[pb.ImageGenerationEvent]:
         try:
             plan = self._pipeline.prepare(request)
-            record_model(plan.model.spec.model_id)
+            await self._admission.admit(plan)
             async for event in self._pipeline.run(plan):
                 yield converters.to_proto_event(event, plan)
         except Exception as exc:
@@ -101,10 +108,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     ) -> AsyncIterator[pb.ImageGenerationEvent]:
         try:
             plan = await self._pipeline.prepare_edit(request)
+            await self._admission.admit(plan)
             async for event in self._pipeline.run(plan):
                 yield converters.to_proto_event(event, plan)
         except Exception as exc:
             error = as_api_error(exc)
+            record_error(error)
             await context.abort(error.grpc_code, error.message)
 
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
@@ -115,7 +124,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
             else:
                 typed = openai_http.parse_request(request.data, headers)
             plan = self._pipeline.prepare(typed)
-            record_model(plan.model.spec.model_id)
+            await self._admission.admit(plan)
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
                 yield message
@@ -142,6 +151,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 multipart.Limits(),
             )  # fmt: skip
             plan = await self._pipeline.prepare_edit(typed)
+            await self._admission.admit(plan)
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
                 yield message
@@ -261,16 +271,14 @@ class ModelsServicer(pb_grpc.ModelsServicer):
 class McpServicer(pb_grpc.McpServicer):
     """POST/GET/DELETE /mcp: the MCP tool `openai_image_generation` over the pipeline."""
 
-    def __init__(self, pipeline: Pipeline, allowed_origins: tuple[str, ...]) -> None:
+    def __init__(self, pipeline: Pipeline, admission: Admission) -> None:
         self._pipeline = pipeline
-        self._allowed_origins = allowed_origins
+        self._admission = admission
 
     async def McpHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         method = headers.get("x-envoy-original-method", "POST")
-        reply = await mcp.handle(
-            method, request.data, headers, self._generate, self._allowed_origins
-        )
+        reply = await mcp.handle(method, request.data, headers, self._generate)
         answer = http_answer(context, reply.status, reply.content_type, reply.body, reply.headers)
         async for message in answer:
             yield message
@@ -280,7 +288,7 @@ class McpServicer(pb_grpc.McpServicer):
     ) -> tuple[Plan, list[ImageEvent], ApiError | None]:
         try:
             plan = self._pipeline.prepare(request)
-            record_model(plan.model.spec.model_id)
+            await self._admission.admit(plan)
             images, failure = await self._pipeline.collect(plan)
         except ApiError as exc:
             record_error(exc)  # a tool error inside a 200 JSON-RPC answer

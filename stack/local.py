@@ -6,11 +6,13 @@ their own copies on free ports. Every part is a real server on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -94,6 +96,8 @@ class LocalStack:
     # "emulator": the local emulator and S3; "aws": real Bedrock (and S3) with the user's
     # credentials, region and bucket, nothing local but the service and Envoy.
     backend: str = "emulator"
+    # The service's log (JSON lines) goes to this file instead of stderr when set.
+    service_log: str = ""
 
     def __post_init__(self) -> None:
         self.emulator = BedrockEmulator(
@@ -107,6 +111,7 @@ class LocalStack:
             self.ports.envoy_admin,
             HOST,
             stats_port=self.ports.envoy_stats,
+            overrides={"CORS_ALLOWED_ORIGINS": self.service_env.get("CORS_ALLOWED_ORIGINS", "")},
         )
         self.service: subprocess.Popen[bytes] | None = None
 
@@ -164,14 +169,19 @@ class LocalStack:
                 self.emulator.start()
                 if self.s3 is not None:
                     self.s3.start()
-            self.service = subprocess.Popen(
-                [sys.executable, "-m", "service"],
-                env=self.service_environment(),
-                stdin=subprocess.DEVNULL,
-                # Its own session: Ctrl-C reaches only `make run`, which stops the parts in
-                # order (the service drains while Envoy still forwards its answers).
-                start_new_session=True,
-            )
+            with contextlib.ExitStack() as files:
+                log = None
+                if self.service_log:
+                    log = files.enter_context(open(self.service_log, "ab"))
+                self.service = subprocess.Popen(
+                    [sys.executable, "-m", "service"],
+                    env=self.service_environment(),
+                    stdin=subprocess.DEVNULL,
+                    stderr=log,
+                    # Its own session: Ctrl-C reaches only `make run`, which stops the parts in
+                    # order (the service drains while Envoy still forwards its answers).
+                    start_new_session=True,
+                )
             wait_for_port(HOST, self.ports.grpc, 30, self.service)
             self.envoy.start()
             self.wait_until_serving()
@@ -188,7 +198,10 @@ class LocalStack:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as answer:
                     if answer.status == 200:
                         return
-            except OSError:  # URLError and HTTPError (503 until the first check) included
+            except urllib.error.HTTPError as refused:
+                if refused.code == 401:  # the service itself answered: it wants an API key
+                    return
+            except OSError:  # URLError (and the 503 until the first check) included
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.base_url} did not answer within {timeout_s} s")
