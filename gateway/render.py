@@ -36,6 +36,13 @@ DEFAULTS: Mapping[str, str] = {
     "IDLE_TIMEOUT": "900s",
     # Comma-separated browser origins allowed by CORS (the service's setting of that name).
     "CORS_ALLOWED_ORIGINS": "",
+    # Slow and abusive clients (docs/edge.md).
+    "REQUEST_HEADERS_TIMEOUT": "10s",
+    "REQUEST_TIMEOUT": "120s",
+    "CONNECTION_IDLE_TIMEOUT": "300s",
+    "MAX_CONNECTIONS": "10000",
+    "UPSTREAM_MAX_REQUESTS": "1000",
+    "ENVOY_MAX_HEAP_BYTES": str(2 << 30),
 }
 
 
