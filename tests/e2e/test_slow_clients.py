@@ -47,6 +47,7 @@ def open_stalled(envoy: Envoy, count: int, request: bytes) -> list[socket.socket
 def answers_until_closed(sockets: list[socket.socket], deadline_s: float) -> dict[int, bytes]:
     """What each socket received until the edge closed it (or the deadline passed)."""
     received = {sock.fileno(): b"" for sock in sockets}
+    by_fd = {sock.fileno(): sock for sock in sockets}
     open_count = len(sockets)
     with selectors.DefaultSelector() as selector:
         for sock in sockets:
@@ -54,8 +55,7 @@ def answers_until_closed(sockets: list[socket.socket], deadline_s: float) -> dic
         deadline = time.monotonic() + deadline_s
         while open_count and time.monotonic() < deadline:
             for key, _ in selector.select(timeout=0.5):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                sock = by_fd[key.fd]
                 try:
                     data = sock.recv(65536)
                 except ConnectionResetError:
