@@ -23,6 +23,7 @@ from stack.local import HOST, LocalStack, free_port
 from tests.model_ids import NOVA
 
 STALLED = 1_100
+CLIENT_HOST = "127.0.0.2"
 TIMEOUT_S = 3
 SLACK_S = 20  # generous: 1,100 sockets on a shared 2-core machine
 
@@ -37,7 +38,11 @@ def edge(stack: LocalStack) -> Iterator[Envoy]:
 def open_stalled(envoy: Envoy, count: int, request: bytes) -> list[socket.socket]:
     sockets = []
     for _ in range(count):
-        sock = socket.create_connection((HOST, envoy.http_port), timeout=10)
+        # From a loopback address of their own: 1,100 ephemeral ports taken on 127.0.0.1
+        # could collide with the free ports other tests are about to bind.
+        sock = socket.create_connection(
+            (HOST, envoy.http_port), timeout=10, source_address=(CLIENT_HOST, 0)
+        )
         sock.sendall(request)
         sock.setblocking(False)
         sockets.append(sock)
