@@ -11,10 +11,12 @@ thread. Bedrock errors become `ApiError`s with the status an OpenAI client expec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -33,7 +35,7 @@ from botocore.exceptions import (
 from service import metrics
 from service.config import Settings
 from service.errors import ApiError
-from service.interceptors import record_bedrock_request_id
+from service.interceptors import current_call, record_bedrock_request_id
 from service.models.registry import base_model_id
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,9 @@ class Bedrock:
         self._control = session.client(
             "bedrock", config=Config(**options), **settings.aws_client_args()
         )
+        # The models API runs on threads of its own: GET /v1/models never waits behind the
+        # image work (decoding, previews, uploads) queued on asyncio's default executor.
+        self._control_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bedrock-models")
         self.endpoint_url = self._resolve_endpoint(session)
 
     def _resolve_endpoint(self, session: boto3.session.Session) -> str:
@@ -156,24 +161,32 @@ class Bedrock:
         except ClientError as exc:
             record_bedrock_request_id(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
             raise map_client_error(exc, model) from exc
+        # The client is told what happened; where (the endpoint URL in botocore's message)
+        # goes to the log with the request id.
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
+            _log_failure(model, exc)
             raise ApiError(
-                503, f"Bedrock is unreachable: {exc}", code="upstream_unreachable"
+                503, "Bedrock is unreachable; retry later.", code="upstream_unreachable"
             ) from exc
         except ReadTimeoutError as exc:
+            _log_failure(model, exc)
             raise ApiError(
-                504, f"Bedrock did not answer in time: {exc}", code="upstream_timeout"
+                504, "Bedrock did not answer in time; retry later.", code="upstream_timeout"
             ) from exc
         except (BotoCoreError, ValueError) as exc:
-            log.exception("InvokeModel %s failed", model)
-            raise ApiError(502, f"Bedrock call failed: {exc}", code="upstream_error") from exc
+            _log_failure(model, exc)
+            raise ApiError(
+                502, "The Bedrock call failed; retry later.", code="upstream_error"
+            ) from exc
         if not isinstance(payload, dict):
             raise ApiError(502, "Bedrock returned an unexpected answer.", code="upstream_error")
         return payload
 
     async def list_image_models(self) -> list[dict[str, Any]]:
         """ListFoundationModels for image output: the region's model summaries."""
-        return await asyncio.to_thread(self._list_image_models)
+        loop = asyncio.get_running_loop()
+        call = contextvars.copy_context()  # request id for the log, as to_thread would
+        return await loop.run_in_executor(self._control_pool, call.run, self._list_image_models)
 
     def _list_image_models(self) -> list[dict[str, Any]]:
         try:
@@ -181,7 +194,10 @@ class Bedrock:
         except ClientError as exc:
             raise map_client_error(exc, "") from exc
         except BotoCoreError as exc:
-            raise ApiError(503, f"Bedrock is unreachable: {exc}", code="upstream_error") from exc
+            _log_failure("ListFoundationModels", exc)
+            raise ApiError(
+                503, "Bedrock is unreachable; retry later.", code="upstream_error"
+            ) from exc
         return list(summaries.get("modelSummaries", []))
 
     async def close(self) -> None:
@@ -189,4 +205,10 @@ class Bedrock:
         if self._runtime_exit is not None:
             exit_client, self._runtime, self._runtime_exit = self._runtime_exit, None, None
             await exit_client(None, None, None)
+        self._control_pool.shutdown(wait=False, cancel_futures=True)
         self._control.close()
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    call = current_call()
+    log.warning("request %s: Bedrock %s failed: %s", call.request_id if call else "-", what, exc)

@@ -18,7 +18,7 @@ from imagegen.v1 import images_pb2 as pb
 from service.errors import ApiError
 from service.models.registry import all_models
 from service.openai_http import parse_request
-from service.pipeline import ImageEvent, Plan
+from service.pipeline import STORAGE_NOTICE, ImageEvent, Plan
 from service.storage import CONTENT_TYPES
 from service.validation import MAX_JSON_DEPTH, check_json_tree
 
@@ -183,6 +183,8 @@ async def call_tool(arguments: Mapping[str, Any], generate: Generate) -> dict[st
     if failure is not None:
         content.append({"type": "text", "text": f"{plan.common.n - len(images)} image(s) "
                         f"could not be generated: {failure.message}"})  # fmt: skip
+    if any(image.notice for image in images):
+        content.append({"type": "text", "text": STORAGE_NOTICE})
     for image in images:
         if image.url:
             content.append({"type": "text", "text": image.url})

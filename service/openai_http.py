@@ -17,7 +17,7 @@ import pybase64
 from imagegen.v1 import images_pb2 as pb
 from service.catalog import ModelEntry
 from service.errors import ApiError, invalid_param
-from service.pipeline import ImageEvent, PartialImageEvent, Plan
+from service.pipeline import STORAGE_NOTICE, ImageEvent, PartialImageEvent, Plan
 from service.usage import Usage
 from service.validation import MAX_JSON_DEPTH, check_json_tree
 
@@ -164,14 +164,19 @@ def response_json(
     (and been billed for) images: those images are still delivered, and `incomplete` says
     how many are missing and why.
     """
-    as_url = plan.common.response_format == "url"
+    # An image asked for as a URL whose upload failed comes inline (its url is empty).
     items = [
-        _dumps({"url": image.url}) if as_url else _with_image({}, image.b64, {}) for image in images
+        _dumps({"url": image.url}) if image.url else _with_image({}, image.b64, {})
+        for image in images
     ]
     rest: dict[str, Any] = {
         **_description(plan),
         "usage": usage_json(Usage(plan.input_tokens, len(images), plan.image_tokens)),
     }
+    inline = [image.index for image in images if image.notice]
+    if inline:
+        rest["notice"] = {"code": "storage_unavailable", "message": STORAGE_NOTICE,
+                          "images": inline}  # fmt: skip
     if failure is not None:
         rest["incomplete"] = {"requested": plan.common.n, "delivered": len(images),
                               **failure.body()}  # fmt: skip
@@ -210,6 +215,8 @@ def sse_completed(plan: Plan, event: ImageEvent) -> bytes:
     }
     if event.url:
         after["url"] = event.url
+    if event.notice:
+        after["notice"] = {"code": "storage_unavailable", "message": event.notice}
     if event.usage is not None:
         after["usage"] = usage_json(event.usage)
     return sse_event(name, _with_image({"type": name}, event.b64, after))

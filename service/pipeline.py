@@ -28,6 +28,7 @@ from service.interceptors import record_images
 from service.models.base import BedrockCall, GenerationParams, deep_merge
 from service.models.edit import EditParams
 from service.models.registry import ResolvedEdit, ResolvedModel, resolve, resolve_edit
+from service.storage import StorageUnavailable
 from service.validation import CommonParams, validate
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,16 @@ class Invoker(Protocol):
 
 
 class Store(Protocol):
-    async def put(self, data: bytes, output_format: str) -> str: ...
+    async def put(self, data: bytes, output_format: str) -> str:
+        """A URL to the stored image; raises StorageUnavailable when storing failed."""
+        ...
+
+
+# Told to the client (next to the image) when its URL could not be made.
+STORAGE_NOTICE = (
+    "The image could not be stored for a URL (storage is unavailable), so it is delivered "
+    "inline as b64_json instead."
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,8 @@ class ImageEvent:
     image: imaging.EncodedImage  # kept with a URL too, for the renderers to choose
     url: str  # set when response_format is url
     usage: usage.Usage | None = None  # set on the request's last image only
+    # Set when a URL was asked for but storage failed: the image is delivered inline.
+    notice: str = ""
 
     @property
     def data(self) -> bytes:
@@ -341,14 +353,23 @@ class Pipeline:
                 yield PartialImageEvent(
                     index, number, frame, image.output_format, image.width, image.height
                 )
-            url = await upload if upload else ""
+            url, notice = await self._stored(upload) if upload else ("", "")
         finally:
             for task in (frames, upload):
                 if task is not None:
                     task.cancel()
         metrics.IMAGES.labels(plan.model.spec.model_id, image.output_format).inc()
         yield ImageEvent(index=index, image=image, url=url,
-                         usage=plan.usage if last else None)  # fmt: skip
+                         usage=plan.usage if last else None, notice=notice)  # fmt: skip
+
+    @staticmethod
+    async def _stored(upload: asyncio.Future[str]) -> tuple[str, str]:
+        """The image's URL, or (no URL, a notice) when storage failed: it was paid for, so
+        it is delivered inline rather than lost."""
+        try:
+            return await upload, ""
+        except StorageUnavailable:
+            return "", STORAGE_NOTICE
 
     async def _encoded(self, plan: Plan, b64: str) -> imaging.EncodedImage:
         """The finished image; Bedrock's own base64 when its format is what was asked for.

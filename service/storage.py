@@ -2,11 +2,17 @@
 
 Keys are random (a UUID under a date prefix), so they cannot collide and no request
 input can steer them. With AWS_S3_ACCELERATE the URL uses the accelerate endpoint.
+
+An upload is retried a bounded number of times (botocore standard mode, short timeouts);
+if it still fails, `StorageUnavailable` tells the pipeline to deliver the image inline
+instead: Bedrock has already been paid for it. What failed (endpoint, bucket, key) goes to
+the log with the request id, never to the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -15,9 +21,25 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.config import ConfigError, Settings
-from service.errors import ApiError
+from service.interceptors import current_call
+
+log = logging.getLogger(__name__)
+
+# Attempts per upload (the first included), and per-attempt timeouts: a failing S3 costs
+# the client seconds, not minutes, before its image comes inline.
+UPLOAD_ATTEMPTS = 3
+UPLOAD_CONFIG = Config(
+    signature_version="s3v4",
+    retries={"mode": "standard", "total_max_attempts": UPLOAD_ATTEMPTS},
+    connect_timeout=3,
+    read_timeout=20,
+)
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+class StorageUnavailable(Exception):
+    """The image could not be stored after the bounded retries."""
 
 
 class ImageStore:
@@ -26,11 +48,7 @@ class ImageStore:
         self.expires_s = settings.s3_url_expires_s
         session = boto3.session.Session()
         # Without s3v4 a client with a custom endpoint presigns SigV2-style URLs.
-        self._client = session.client(
-            "s3",
-            config=Config(signature_version="s3v4"),
-            **settings.aws_client_args(),
-        )
+        self._client = session.client("s3", config=UPLOAD_CONFIG, **settings.aws_client_args())
         self._presigner = (
             session.client(
                 "s3",
@@ -48,7 +66,7 @@ class ImageStore:
             ) from None
 
     async def put(self, data: bytes, output_format: str) -> str:
-        """Upload one image and return a presigned URL to it."""
+        """Upload one image and return a presigned URL to it (or raise StorageUnavailable)."""
         return await asyncio.to_thread(self._put, data, output_format)
 
     def _put(self, data: bytes, output_format: str) -> str:
@@ -60,11 +78,14 @@ class ImageStore:
                 Body=data,
                 ContentType=CONTENT_TYPES[output_format],
             )
+            return self._presign(key)
         except (BotoCoreError, ClientError) as exc:
-            raise ApiError(
-                502, f"Storing the image in S3 failed: {exc}", code="storage_error"
-            ) from exc
-        return self._presign(key)
+            call = current_call()
+            log.warning(
+                "request %s: storing s3://%s/%s failed after %d attempts: %s",
+                call.request_id if call else "-", self.bucket, key, UPLOAD_ATTEMPTS, exc,
+            )  # fmt: skip
+            raise StorageUnavailable from exc
 
     def _presign(self, key: str) -> str:
         url: str = self._presigner.generate_presigned_url(
