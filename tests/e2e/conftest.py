@@ -9,6 +9,9 @@ import pytest
 
 from stack.local import LocalStack, Ports
 
+# The Node SDK fixture (the pinned `openai` npm package, installed once), for every module.
+from tests.e2e.test_streaming import node  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:

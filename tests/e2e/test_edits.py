@@ -8,14 +8,19 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
 from typing import Any
 
+import grpc
 import httpx
 import openai
 import pytest
 from PIL import Image, ImageChops
 
+from imagegen.v1 import images_pb2 as pb
+from imagegen.v1 import images_pb2_grpc as pb_grpc
 from stack.local import LocalStack
+from tests.e2e.test_streaming import NODE_DIR
 from tests.model_ids import NOVA, SD35, TITAN_V2
 
 INPAINT = "us.stability.stable-image-inpaint-v1:0"
@@ -325,3 +330,166 @@ def test_broken_multipart_is_a_400(stack: LocalStack) -> None:
     )
     assert response.status_code == 400, response.text
     assert json.loads(response.text)["error"]["code"] == "invalid_multipart"
+
+
+# ----------------------------------------------------------------------------- streaming
+
+PARTIAL = "image_edit.partial_image"
+COMPLETED = "image_edit.completed"
+
+
+def test_python_sdk_streams_edit_events_with_usage_once(client: openai.OpenAI) -> None:
+    size = (256, 192)
+    stream = client.images.edit(
+        model=INPAINT,
+        image=("photo.png", png(photo(size)), "image/png"),
+        mask=("mask.png", png(openai_mask(size, BOX)), "image/png"),
+        prompt="a yellow sun",
+        n=2,
+        stream=True,
+        partial_images=2,
+    )
+    events = [event.model_dump() for event in stream]
+    assert [event["type"] for event in events].count(PARTIAL) == 4
+    completed = [event for event in events if event["type"] == COMPLETED]
+    assert len(completed) == 2
+    assert [event.get("usage") is not None for event in completed] == [False, True]
+    assert completed[-1]["usage"]["input_tokens_details"]["image_tokens"] > 0
+    assert {decode(event["b64_json"]).size for event in events} == {size}
+
+
+def test_raw_sse_names_every_edit_event(stack: LocalStack) -> None:
+    with httpx.stream(
+        "POST",
+        f"{stack.base_url}/images/edits",
+        data={"model": FAST_UPSCALE, "prompt": "x", "stream": "true", "partial_images": "1"},
+        files={"image": ("a.png", png(photo((64, 64))), "image/png")},
+        timeout=60,
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = response.read().decode()
+    names = [
+        line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event:")
+    ]
+    assert names == [PARTIAL, COMPLETED]
+    assert text.rstrip().endswith("data: [DONE]")
+
+
+# ----------------------------------------------------------------------------- Node SDK
+
+NODE_SCRIPT = NODE_DIR / "edit.mjs"
+
+
+def node_file(name: str, image: Image.Image) -> dict[str, str]:
+    return {"name": name, "type": "image/png", "b64": base64.b64encode(png(image)).decode()}
+
+
+def run_node_edit(node: str, base_url: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """One edit with the Node SDK: its printed lines, without the final {"done": true}."""
+    done = subprocess.run(
+        [node, str(NODE_SCRIPT), base_url, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines and ("done" in lines[-1] or "error" in lines[-1]), done.stdout[-2000:]
+    return lines[:-1] if "done" in lines[-1] else lines
+
+
+SQUARE = photo((320, 320))
+RED, BLUE = Image.new("RGB", (128, 128), (255, 0, 0)), Image.new("RGB", (64, 64), (0, 0, 255))
+
+
+def _unchanged_outside_box(result: Image.Image) -> bool:
+    return result.size == SQUARE.size and not changed_outside(SQUARE, result, BOX)
+
+
+NODE_CASES: dict[str, tuple[dict[str, Any], Any]] = {
+    "inpaint": (
+        {"model": INPAINT, "image": [node_file("a.png", SQUARE)], "grow_mask": 0,
+         "mask": node_file("m.png", openai_mask(SQUARE.size, BOX)), "prompt": "a sun"},
+        _unchanged_outside_box,
+    ),
+    "nova-inpainting": (
+        {"model": NOVA, "image": [node_file("a.png", SQUARE)],
+         "mask": node_file("m.png", openai_mask(SQUARE.size, BOX)), "prompt": "a sun"},
+        _unchanged_outside_box,
+    ),
+    "outpaint": (
+        {"model": OUTPAINT, "image": [node_file("a.png", SQUARE)], "prompt": "sky", "up": 32},
+        lambda result: result.size == (320, 352),
+    ),
+    "search-replace": (
+        {"model": SEARCH_REPLACE, "image": [node_file("a.png", SQUARE)], "prompt": "a ball",
+         "search_prompt": "square"},
+        lambda result: not changed_outside(SQUARE, result, (80, 80, 240, 240)),
+    ),
+    "remove-background": (
+        {"model": REMOVE_BG, "image": [node_file("a.png", SQUARE)], "prompt": "cut out"},
+        lambda result: result.getchannel("A").getpixel((1, 1)) == 0,
+    ),
+    "fast-upscale": (
+        {"model": FAST_UPSCALE, "image": [node_file("a.png", photo((100, 60)))], "prompt": "x"},
+        lambda result: result.size == (400, 240),
+    ),
+    "style-transfer": (
+        {"model": STYLE_TRANSFER, "image": [node_file("c.png", RED), node_file("s.png", BLUE)],
+         "prompt": "mix"},
+        lambda result: result.size == (128, 128) and result.convert("RGB").getpixel((5, 5))[2] > 60,
+    ),
+    "sd35-image-to-image": (
+        {"model": SD35, "image": [node_file("a.png", SQUARE)], "prompt": "oil", "strength": 0.5},
+        lambda result: result.size == SQUARE.size and changed_inside(SQUARE, result, BOX),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(NODE_CASES))
+def test_node_sdk_images_edit(node: str, stack: LocalStack, case: str) -> None:
+    request, check = NODE_CASES[case]
+    [answer] = run_node_edit(node, stack.base_url, {**request, "response_format": "b64_json"})
+    assert "error" not in answer, answer
+    assert check(decode(answer["data"][0]["b64_json"]))
+
+
+def test_node_sdk_streams_an_edit(node: str, stack: LocalStack) -> None:
+    request = {"model": FAST_UPSCALE, "image": [node_file("a.png", photo((64, 64)))],
+               "prompt": "x", "stream": True, "partial_images": 2, "n": 1}  # fmt: skip
+    events = run_node_edit(node, stack.base_url, request)
+    assert [event["type"] for event in events] == [PARTIAL, PARTIAL, COMPLETED]
+    assert events[-1]["usage"]["output_tokens"] == 1
+    assert decode(events[-1]["b64_json"]).size == (256, 256)
+
+
+def test_node_sdk_gets_a_400_naming_the_missing_search_prompt(node: str, stack: LocalStack) -> None:
+    request = {"model": SEARCH_REPLACE, "image": [node_file("a.png", SQUARE)], "prompt": "x"}
+    [answer] = run_node_edit(node, stack.base_url, request)
+    assert answer["error"]["status"] == 400
+    assert answer["error"]["param"] == "search_prompt"
+
+
+# ----------------------------------------------------------------------------- typed gRPC
+
+
+def test_typed_grpc_edit_streams_the_image_then_usage(stack: LocalStack) -> None:
+    request = pb.ImageEditRequest(
+        model=FAST_UPSCALE,
+        image=[png(photo((50, 40)))],
+        options=pb.EditOptions(seed=7),
+        response_format="b64_json",
+    )
+    with grpc.insecure_channel(stack.grpc_target) as channel:
+        events = list(pb_grpc.ImageGenerationStub(channel).Edit(request, timeout=60))
+        with pytest.raises(grpc.RpcError) as caught:
+            bad = pb.ImageEditRequest(model=INPAINT, prompt="x", image=[b"nope"])
+            list(pb_grpc.ImageGenerationStub(channel).Edit(bad, timeout=60))
+    [image, usage] = events
+    assert Image.open(io.BytesIO(image.image.data)).size == (200, 160)
+    assert (image.image.width, image.image.height) == (200, 160)
+    assert usage.usage.output_tokens == 1 and usage.usage.input_tokens > 0
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'image' is not a readable image" in str(caught.value.details())
