@@ -88,6 +88,7 @@ local ROUTES = {
   { "^/v1/images/variations$", "POST" },
   { "^/v1/models$", "GET" },
   { "^/v1/models/.+$", "GET" },
+  { "^/v1/organization/usage/images$", "GET" },
   { "^/mcp$", "POST, GET, DELETE" },
   { "^/openapi%.json$", "GET" },
 }

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from service.auth import ApiKey, parse_api_keys, parse_key_file
-from service.errors import ApiError
+from service.cost import parse_prices
 
 # Large enough for the biggest single image event (a 4.2 MP PNG can reach ~13 MB) and for
 # request bodies; the HTTP face also splits big JSON answers into 1 MiB chunks.
@@ -103,12 +103,34 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 def _known_model(name: str) -> str:
-    from service.models.registry import resolve  # here: the registry imports this module
+    """The base model id of a model this service serves (generation or edit), else ValueError."""
+    from service.models.registry import (  # here: the registry imports this module
+        all_edit_models,
+        all_models,
+        base_model_id,
+    )
 
+    model_id = base_model_id(name.strip())
+    known = {spec.model_id for _, spec in all_models()}
+    known |= {spec.model_id for _, spec in all_edit_models()}
+    if model_id not in known:
+        raise ValueError(f"unknown model {name!r}")
+    return model_id
+
+
+def _prices(env: Mapping[str, str]) -> Mapping[str, int]:
     try:
-        return resolve(name).spec.model_id
-    except ApiError:
-        raise ValueError(f"unknown model {name!r} in 'models'") from None
+        return MappingProxyType(parse_prices(env.get("IMAGE_PRICES", ""), _known_model))
+    except ValueError as exc:
+        raise ConfigError(f"IMAGE_PRICES: {exc}") from None
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    url = env.get("REDIS_URL", "").strip()
+    if url and not re.match(r"^(rediss?|unix)://", url):
+        # The URL may hold a password: not repeated in the message.
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+    return url
 
 
 def _api_keys(env: Mapping[str, str]) -> tuple[ApiKey, ...]:
@@ -166,6 +188,11 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     grpc_reflection: bool = True
     log_prompts: bool = False
+    # Shared counters (limits, budgets, usage) for every replica; empty: this process only.
+    redis_url: str = ""
+    usage_db: str = ""  # SQLite file of spend and usage without Redis; empty: in memory
+    image_prices: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    bedrock_max_in_flight: int = 0  # Bedrock calls admitted at once; 0: 4 x concurrency
 
     def aws_client_args(self) -> dict[str, str]:
         """Keyword arguments every boto3 client of the service gets."""
@@ -228,4 +255,8 @@ class Settings:
             cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
             grpc_reflection=_bool(env, "GRPC_REFLECTION", True),
             log_prompts=_bool(env, "LOG_PROMPTS", False),
+            redis_url=_redis_url(env),
+            usage_db=env.get("USAGE_DB", "").strip(),
+            image_prices=_prices(env),
+            bedrock_max_in_flight=_int(env, "BEDROCK_MAX_IN_FLIGHT", 0, 0, 100_000),
         )

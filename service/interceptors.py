@@ -88,6 +88,7 @@ class CallRecord:
     user: str = ""  # user / safety_identifier, as the caller sent it
     prompt: str = ""
     bedrock_request_ids: list[str] = field(default_factory=list)
+    unit_price_micro: int = 0  # what one image of this request costs (service.cost)
     # Response headers of this call (x-request-id, rate limits, cost), sent with the first
     # message or with the servicer's own initial metadata.
     headers: dict[str, str] = field(default_factory=dict)
@@ -105,6 +106,15 @@ class CallRecord:
     @property
     def duration_s(self) -> float:
         return time.perf_counter() - self.started
+
+    @property
+    def key_name(self) -> str:
+        return self.key.name if self.key else ""
+
+    @property
+    def cost_micro(self) -> int:
+        """What the images Bedrock produced for this call cost, in micro-USD."""
+        return self.images * self.unit_price_micro
 
 
 _current: ContextVar[CallRecord | None] = ContextVar("call_record", default=None)
@@ -192,7 +202,10 @@ class _ReplyContext:
 
     async def send_initial_metadata(self, metadata: Any = ()) -> None:
         self.metadata_sent = True
-        await self._context.send_initial_metadata((*metadata, *self._record.headers.items()))
+        headers = dict(self._record.headers)
+        if self._record.images:  # a whole answer: what its images cost (not for SSE)
+            headers["x-image-cost-usd"] = f"{self._record.cost_micro / 1_000_000:.6f}"
+        await self._context.send_initial_metadata((*metadata, *headers.items()))
 
 
 @dataclass(frozen=True)
@@ -318,6 +331,7 @@ def observe(record: CallRecord, log_prompts: bool = False) -> None:
         "error_code": (record.error.code or record.error.error_type) if record.error else None,
         "latency_ms": round(elapsed * 1000, 1),
         "images": record.images,
+        "cost_usd": round(record.cost_micro / 1_000_000, 6),
         "user": _bounded(record.user) if record.user else None,
         "bedrock_request_ids": record.bedrock_request_ids or None,
     }

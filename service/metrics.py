@@ -35,6 +35,9 @@ BEDROCK_IN_FLIGHT = Gauge(
     "imagegen_bedrock_calls_in_flight",
     "InvokeModel calls under way, until their work really ends (even after a cancel)",
 )
+COST_USD = Counter(
+    "imagegen_cost_usd_total", "Bedrock cost of the images produced, in USD", ["model"]
+)
 IMAGES = Counter("imagegen_images_total", "Images delivered to clients", ["model", "output_format"])
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import grpc
+import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -17,11 +18,19 @@ from service.auth import KeyRing
 from service.bedrock import Bedrock
 from service.catalog import ModelCatalog
 from service.config import GRPC_MAX_METADATA_BYTES, HTTP_BODY_ENVELOPE_BYTES, ConfigError, Settings
+from service.cost import PriceTable
 from service.drain import Drain
 from service.interceptors import CallInterceptor, Gate
+from service.ledger import Ledger, RedisLedger, SqliteLedger
+from service.limits import Counters, LocalCounters, RedisCounters
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
-from service.servicers import ImageGenerationServicer, McpServicer, ModelsServicer
+from service.servicers import (
+    ImageGenerationServicer,
+    McpServicer,
+    ModelsServicer,
+    UsageReportServicer,
+)
 from service.storage import ImageStore
 
 log = logging.getLogger(__name__)
@@ -58,7 +67,15 @@ class ImageServer:
         # The call interceptor is outermost, so it also records the 503s of a draining server.
         calls = CallInterceptor(gate, log_prompts=settings.log_prompts)
         self.server = grpc.aio.server(interceptors=[calls, self.drain], options=limits)
-        admission = Admission()
+        self.redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        counters: Counters = RedisCounters(self.redis) if self.redis else LocalCounters()
+        ledger: Ledger = RedisLedger(self.redis) if self.redis else SqliteLedger(settings.usage_db)
+        admission = Admission(
+            counters,
+            ledger,
+            PriceTable(settings.image_prices),
+            settings.bedrock_max_in_flight or 4 * settings.bedrock_max_concurrency,
+        )
         pb_grpc.add_ImageGenerationServicer_to_server(
             ImageGenerationServicer(
                 pipeline, admission, settings.sse_keepalive_s, self.drain.stopping
@@ -69,6 +86,7 @@ class ImageServer:
             ModelsServicer(ModelCatalog(self.bedrock.list_image_models)), self.server
         )
         pb_grpc.add_McpServicer_to_server(McpServicer(pipeline, admission), self.server)
+        pb_grpc.add_UsageReportServicer_to_server(UsageReportServicer(ledger), self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if settings.grpc_reflection:
@@ -123,4 +141,6 @@ class ImageServer:
         finished = await self.drain.drain(self.settings.drain_grace_s)
         await self.server.stop(0 if finished else 1.0)
         await self.bedrock.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         log.info("stopped (%s)", "drained" if finished else "drain grace ran out")

@@ -15,15 +15,17 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
+import orjson
 from google.api import httpbody_pb2
 
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
-from service import converters, mcp, multipart, openai_edits, openai_http
+from service import converters, mcp, multipart, openai_edits, openai_http, usage_report
 from service.admission import Admission
 from service.catalog import ModelCatalog
 from service.errors import ApiError
-from service.interceptors import record_error, record_status
+from service.interceptors import current_call, record_error, record_status
+from service.ledger import Ledger
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
 
 log = logging.getLogger(__name__)
@@ -296,3 +298,32 @@ class McpServicer(pb_grpc.McpServicer):
         if failure is not None:
             record_error(failure)
         return plan, images, failure
+
+
+class UsageReportServicer(pb_grpc.UsageReportServicer):
+    """GET /v1/organization/usage/images: for keys marked admin (anyone when running open)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def UsageImagesHttp(self, request: pb.UsageRequest, context: Context) -> HttpStream:
+        try:
+            record = current_call()
+            key = record.key if record else None
+            if key is not None and not key.admin:
+                raise ApiError(
+                    403,
+                    f"The API key '{key.name}' may not read the usage report "
+                    '(an operator marks a key with "admin": true in API_KEYS_FILE).',
+                    code="insufficient_permissions",
+                )
+            days, has_more = usage_report.days_of(request)
+            rows = (
+                await self._ledger.rows(days[0].isoformat(), days[-1].isoformat()) if days else []
+            )
+            body = orjson.dumps(usage_report.report(request, days, has_more, rows))
+        except Exception as exc:
+            async for message in http_error(context, as_api_error(exc)):
+                yield message
+            return
+        yield httpbody_pb2.HttpBody(content_type=openai_http.JSON, data=body)

@@ -426,3 +426,82 @@ class Mcp:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class UsageReportStub:
+    """Operators' usage report (an API key with "admin": true; anyone when the service runs
+    open): images and USD by key, model, size and UTC day, from the counters behind budgets.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.UsageImagesHttp = channel.unary_stream(
+                '/imagegen.v1.UsageReport/UsageImagesHttp',
+                request_serializer=imagegen_dot_v1_dot_images__pb2.UsageRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+
+
+class UsageReportServicer:
+    """Operators' usage report (an API key with "admin": true; anyone when the service runs
+    open): images and USD by key, model, size and UTC day, from the counters behind budgets.
+    """
+
+    def UsageImagesHttp(self, request, context):
+        """GET /v1/organization/usage/images, shaped like OpenAI's usage API (buckets of results).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_UsageReportServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'UsageImagesHttp': grpc.unary_stream_rpc_method_handler(
+                    servicer.UsageImagesHttp,
+                    request_deserializer=imagegen_dot_v1_dot_images__pb2.UsageRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'imagegen.v1.UsageReport', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('imagegen.v1.UsageReport', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class UsageReport:
+    """Operators' usage report (an API key with "admin": true; anyone when the service runs
+    open): images and USD by key, model, size and UTC day, from the counters behind budgets.
+    """
+
+    @staticmethod
+    def UsageImagesHttp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.v1.UsageReport/UsageImagesHttp',
+            imagegen_dot_v1_dot_images__pb2.UsageRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
