@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from service import logs
+from service import logs, tracing
 from service.auth import hash_key, new_key, parse_api_keys
 from service.config import ConfigError, Settings
 from service.server import ImageServer
@@ -61,7 +61,10 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
     logs.configure(settings.log_level)
+    provider = tracing.configure(os.environ) if settings.tracing else None
     asyncio.run(serve(settings))
+    if provider is not None:
+        provider.shutdown()  # exports the spans still batched
     # Drained. A blocking call whose client is gone (an S3 upload in a worker thread) may
     # still hold its thread; the interpreter would wait for it at exit, so leave without it.
     logging.shutdown()

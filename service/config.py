@@ -16,6 +16,8 @@ from typing import Any
 
 from service.auth import ApiKey, parse_api_keys, parse_key_file
 from service.cost import parse_prices
+from service.tracing import EXPORTERS
+from service.tracing import enabled as tracing_enabled
 
 # Large enough for the biggest single image event (a 4.2 MP PNG can reach ~13 MB) and for
 # request bodies; the HTTP face also splits big JSON answers into 1 MiB chunks.
@@ -125,6 +127,12 @@ def _prices(env: Mapping[str, str]) -> Mapping[str, int]:
         raise ConfigError(f"IMAGE_PRICES: {exc}") from None
 
 
+def _tracing(env: Mapping[str, str]) -> bool:
+    if env.get("OTEL_TRACES_EXPORTER", "").strip():
+        _choice(env, "OTEL_TRACES_EXPORTER", "otlp", EXPORTERS)
+    return tracing_enabled(env)
+
+
 def _redis_url(env: Mapping[str, str]) -> str:
     url = env.get("REDIS_URL", "").strip()
     if url and not re.match(r"^(rediss?|unix)://", url):
@@ -193,6 +201,7 @@ class Settings:
     usage_db: str = ""  # SQLite file of spend and usage without Redis; empty: in memory
     image_prices: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     bedrock_max_in_flight: int = 0  # Bedrock calls admitted at once; 0: 4 x concurrency
+    tracing: bool = False  # OpenTelemetry, from the standard OTEL_* variables
 
     def aws_client_args(self) -> dict[str, str]:
         """Keyword arguments every boto3 client of the service gets."""
@@ -259,4 +268,5 @@ class Settings:
             usage_db=env.get("USAGE_DB", "").strip(),
             image_prices=_prices(env),
             bedrock_max_in_flight=_int(env, "BEDROCK_MAX_IN_FLIGHT", 0, 0, 100_000),
+            tracing=_tracing(env),
         )

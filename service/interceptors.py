@@ -27,10 +27,13 @@ from urllib.parse import urlsplit
 
 import grpc
 from google.api import httpbody_pb2
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 
 from service import metrics
 from service.auth import ApiKey, KeyRing
 from service.errors import ApiError
+from service.tracing import tracer
 
 log = logging.getLogger("service.access")
 
@@ -149,8 +152,10 @@ def record_images(count: int) -> None:
 
 
 def record_bedrock_request_id(request_id: str) -> None:
+    """Bedrock's x-amzn-RequestId of a call: in the access log line and on its trace span."""
     if (record := _current.get()) and request_id:
         record.bedrock_request_ids.append(request_id)
+        trace.get_current_span().set_attribute("gen_ai.response.id", request_id)
 
 
 def _finish(record: CallRecord, code: grpc.StatusCode | None, exc: BaseException | None) -> None:
@@ -270,6 +275,17 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             record.headers["x-request-id"] = record.request_id
             context.set_trailing_metadata((("x-request-id", record.request_id),))
             reply = _ReplyContext(context, record)
+            span = tracer.start_span(
+                method.rsplit("/", 1)[-1],
+                context=propagate.extract(metadata),  # a caller's traceparent, via Envoy
+                kind=trace.SpanKind.SERVER,
+                attributes={
+                    "rpc.system": "grpc",
+                    "rpc.method": method,
+                    "http.request.header.x-request-id": record.request_id,
+                },
+            )
+            attached = otel_context.attach(trace.set_span_in_context(span))
             failure: BaseException | None = None
             try:
                 try:
@@ -301,12 +317,28 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     except Exception:
                         log.exception("clean-up after %s failed", method)
                 observe(record, self._log_prompts)
+                end_span(span, record)
+                otel_context.detach(attached)
 
         return grpc.unary_stream_rpc_method_handler(
             intercepted,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def end_span(span: trace.Span, record: CallRecord) -> None:
+    span.set_attribute("http.response.status_code", record.status)
+    span.set_attribute("imagegen.outcome", record.outcome)
+    if record.model:
+        span.set_attribute("gen_ai.request.model", record.model)
+        span.set_attribute("imagegen.images", record.images)
+        span.set_attribute("imagegen.cost_usd", record.cost_micro / 1_000_000)
+    if record.key:
+        span.set_attribute("imagegen.api_key", record.key.name)
+    if record.outcome in ("client_error", "rate_limited", "server_error"):
+        span.set_status(trace.StatusCode.ERROR, record.error.message if record.error else None)
+    span.end()
 
 
 def _bounded(text: str, limit: int = 128) -> str:

@@ -17,7 +17,9 @@ import time
 from typing import Any
 
 # Libraries that log credentials or payloads at DEBUG.
-NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aiobotocore", "grpc")
+NOISY_LOGGERS = (
+    "botocore", "boto3", "urllib3", "s3transfer", "aiobotocore", "aiohttp", "grpc", "PIL",
+)  # fmt: skip
 _SECRETS = (
     # Authorization / security-token header values (up to the end of the quoted value).
     re.compile(

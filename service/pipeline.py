@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from google.protobuf.json_format import MessageToDict
 
 from imagegen.v1 import images_pb2 as pb
-from service import imaging, metrics, usage
+from service import imaging, metrics, tracing, usage
 from service.edit_images import EditArea, image_tokens, load_image
 from service.errors import ApiError, invalid_param
 from service.interceptors import record_images
@@ -236,8 +236,6 @@ class Pipeline:
                 param="image",
                 code="request_too_large",
             )
-        if common.user:
-            log.info("edit with %s by user %r", model.spec.model_id, common.user)
         image_input = sum(image_tokens(image) for image in images)
         return Plan(
             common=common,
@@ -317,10 +315,13 @@ class Pipeline:
             async with gate:
                 if give_up.is_set():  # a sibling failed: do not pay for more images
                     return call, []
-                payload = await self._bedrock.invoke(
-                    plan.model.invoke_id, call.body, plan.common.bedrock_options
-                )
-            images = plan.model.read_images(payload)
+                with tracing.bedrock_span(plan.kind, plan.model.spec.model_id, plan.input_tokens,
+                                          call.image_count) as span:  # fmt: skip
+                    payload = await self._bedrock.invoke(
+                        plan.model.invoke_id, call.body, plan.common.bedrock_options
+                    )
+                    images = plan.model.read_images(payload)
+                    span.set_attribute("gen_ai.usage.output_tokens", len(images))
             if len(images) != call.image_count:
                 raise ApiError(
                     502,

@@ -32,6 +32,7 @@ ALLOWED_ORIGIN = "https://app.example.com"
 CORE = "stability.stable-image-core-v1:1"
 NOVA = "amazon.nova-canvas-v1:0"
 PROMPT = "a secret prompt about a lighthouse"
+BEARER_TOKEN = "ABSKQmVkcm9ja0FQSUtleS1zZWNyZXQtdG9rZW4"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,9 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "API_KEYS": f"alice={hash_key(KEY)}",
         "API_KEYS_FILE": str(keys),
         "CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+        # botocore logs request headers at debug: the Bedrock API key must not reach the log.
+        "LOG_LEVEL": "debug",
+        "AWS_BEARER_TOKEN_BEDROCK": BEARER_TOKEN,
     }
     log = folder / "service.log"
     with LocalStack(
@@ -209,7 +213,8 @@ def test_log_lines_are_json_without_prompts_keys_or_images(keyed: LocalStack) ->
     lines = log_lines(keyed)
     text = Path(keyed.service_log).read_text()
     assert not any("NO API KEYS" in line["message"] for line in lines)  # keys are configured
-    for secret in (PROMPT, KEY, NOVA_ONLY_KEY, hash_key(KEY), hash_key(NOVA_ONLY_KEY)):
+    secrets = (PROMPT, KEY, NOVA_ONLY_KEY, hash_key(KEY), hash_key(NOVA_ONLY_KEY), BEARER_TOKEN)
+    for secret in secrets:
         assert secret not in text
     assert "iVBORw0KGgo" not in text  # the start of any base64 PNG
     users = [line["user"] for line in lines if "user" in line]
