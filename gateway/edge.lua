@@ -113,14 +113,21 @@ end
 
 function envoy_on_request(handle)
   local headers = handle:headers()
-  local control = {}
-  for name, _ in pairs(headers) do
+  local control, bad_text = {}, nil
+  for name, value in pairs(headers) do
     if is_control_header(name) then
       control[#control + 1] = name
+    elseif not valid_utf8(value) then
+      bad_text = name -- gRPC metadata is UTF-8 text: the service could not read it
     end
   end
   for _, name in ipairs(control) do
     headers:remove(name)
+  end
+  if bad_text ~= nil then
+    refuse(handle, 400, "The " .. bad_text .. " header is not valid UTF-8 text.",
+      "invalid_header", bad_text)
+    return
   end
 
   local content_type = (headers:get("content-type") or ""):lower()

@@ -7,6 +7,7 @@ images, when the hostile part is only a header the edge drops).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -32,7 +33,9 @@ def assert_envelope(
     return dict(error)
 
 
-def generate(stack: LocalStack, headers: dict[str, str], body: Any = None) -> httpx.Response:
+def generate(
+    stack: LocalStack, headers: Mapping[str, str] | Mapping[bytes, bytes], body: Any = None
+) -> httpx.Response:
     return httpx.post(
         f"{stack.base_url}/images/generations", json=body or REQUEST, headers=headers, timeout=30
     )
@@ -92,6 +95,12 @@ def test_urls_that_are_not_utf8_are_a_400(stack: LocalStack, path: str) -> None:
     response = httpx.get(f"{stack.envoy.url}{path}", timeout=10)
     error = assert_envelope(response, 400, "invalid_url")
     assert error["param"] in ("path", "query")
+
+
+def test_header_values_that_are_not_utf8_are_a_400(stack: LocalStack) -> None:
+    """gRPC metadata is UTF-8: the service could not read such a value (it used to be a 500)."""
+    response = generate(stack, {b"x-amzn-bedrock-trace": "\xe9t\xe9".encode("latin-1")})
+    assert assert_envelope(response, 400, "invalid_header")["param"] == "x-amzn-bedrock-trace"
 
 
 def test_utf8_urls_still_work(stack: LocalStack) -> None:
