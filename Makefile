@@ -25,6 +25,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(PY) deploy/check.py deploy
 
 # Regenerates the committed Python code and the Envoy descriptor set from proto/.
 # tests/test_generated_code.py fails when they are stale.

@@ -1,6 +1,7 @@
 """Renders gateway/envoy.yaml.tmpl with ports and limits from the environment.
 
-Usage: python -m gateway.render [OUTPUT]   (stdout when OUTPUT is omitted)
+Usage: python -m gateway.render [OUTPUT]       (stdout when OUTPUT is omitted)
+       python -m gateway.render --bundle DIR   (DIR/envoy.yaml + DIR/imagegen.pb, for containers)
 """
 
 from __future__ import annotations
@@ -87,12 +88,30 @@ def render(overrides: Mapping[str, str] | None = None) -> str:
     return Template(TEMPLATE.read_text()).substitute(values)
 
 
-if __name__ == "__main__":
+def bundle(directory: Path) -> Path:
+    """envoy.yaml and the descriptor set it names, together in `directory` (for an Envoy
+    container that has neither Python nor this package); returns the config's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = directory / "imagegen.pb"
+    descriptor.write_bytes(Path(DEFAULTS["DESCRIPTOR_PATH"]).read_bytes())
+    config = directory / "envoy.yaml"
+    config.write_text(render({"DESCRIPTOR_PATH": str(descriptor)}))
+    return config
+
+
+def main(args: list[str]) -> None:
     try:
-        text = render()
+        if args[:1] == ["--bundle"] and len(args) == 2:
+            print(f"wrote {bundle(Path(args[1]))}")
+        elif len(args) == 1:
+            Path(args[0]).write_text(render())
+        elif not args:
+            sys.stdout.write(render())
+        else:
+            sys.exit(__doc__)
     except ValueError as exc:
         sys.exit(f"configuration error: {exc}")
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text)
-    else:
-        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

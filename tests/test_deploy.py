@@ -1,0 +1,55 @@
+"""`make lint` validates the Kubernetes manifests; a broken one fails it."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("deploy_check", ROOT / "deploy" / "check.py")
+assert _spec is not None and _spec.loader is not None
+check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check)
+
+DEPLOYMENT = Path("base/deployment.yaml")
+
+
+def test_the_shipped_manifests_pass() -> None:
+    assert check.main(ROOT / "deploy") == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # An unknown field (a typo) is a schema error in strict mode.
+        ("      serviceAccountName:", "      serviceAcountName:", "serviceAcountName"),
+        # A wrong type.
+        ("  replicas: 2", "  replicas: two", "replicas"),
+        # Hardening removed from the service container.
+        ("""            readOnlyRootFilesystem: true
+            capabilities: { drop: [ALL] }
+          resources:
+            requests: { cpu: 500m""",
+         """            capabilities: { drop: [ALL] }
+          resources:
+            requests: { cpu: 500m""", "container service: readOnlyRootFilesystem"),
+        # A grace period shorter than the drain.
+        ("terminationGracePeriodSeconds: 330", "terminationGracePeriodSeconds: 30",
+         "terminationGracePeriodSeconds"),
+        # Not YAML at all.
+        ("  replicas: 2", "  replicas: [2", "kustomize failed"),
+    ],
+)  # fmt: skip
+def test_a_broken_manifest_fails(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    deploy = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy", deploy)
+    text = (deploy / DEPLOYMENT).read_text()
+    assert old in text
+    (deploy / DEPLOYMENT).write_text(text.replace(old, new, 1))
+    problems = [p for overlay in ("aws", "local")
+                for p in check.check_overlay(deploy / "overlays" / overlay)]  # fmt: skip
+    assert any(expected in problem for problem in problems), problems
+    assert check.main(deploy) == 1
