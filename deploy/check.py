@@ -6,17 +6,26 @@ schemas of KUBERNETES_VERSION, strictly (unknown fields fail), with the schemas 
 the kubernetes-validate wheel: no cluster and no network. Then the rules a production
 rollout relies on, which a schema cannot see: hardened containers, resources, probes, a
 grace period that covers the drain, and the objects every overlay must have.
+
+The Grafana dashboard and the Prometheus alert rules in DEPLOY_DIR/observability are
+checked too: against the JSON schemas beside them, every query parsed as PromQL (the
+promql-parser wheel, a port of Prometheus' own parser), and every `imagegen_*` metric they
+use must be one the service exports (Envoy's are checked against a live Envoy by
+tests/e2e/test_observability.py).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
+import promql_parser
 import yaml
 
 KUBERNETES_VERSION = "1.33.0"  # native sidecars (restartPolicy: Always) are GA here
@@ -110,6 +119,74 @@ def check_overlay(overlay: Path) -> list[str]:
     return problems
 
 
+# Grafana's own variables, which are not PromQL.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+
+
+def exported_metrics() -> set[str]:
+    """The sample names the service exports (counters with _total, histograms' series)."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from service import metrics
+
+    names = set()
+    for collector in vars(metrics).values():
+        if isinstance(collector, MetricWrapperBase):
+            for family in collector.describe():
+                names.add(family.name)
+                names |= {family.name + s for s in ("_total", "_bucket", "_count", "_sum")}
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names of a PromQL expression; raises ValueError if it does not parse."""
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    names: set[str] = set()
+
+    def visit(node: Any) -> bool:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+        return True
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
+
+
+def observability_queries(directory: Path) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every dashboard target and alert rule."""
+    dashboard = json.loads((directory / "grafana-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            yield f"dashboard panel {panel['title']!r}", target["expr"]
+    rules = yaml.safe_load((directory / "alerts.yaml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            yield f"alert {rule['alert']}", rule["expr"]
+
+
+def check_observability(directory: Path) -> list[str]:
+    problems = []
+    for document, schema in (("grafana-dashboard.json", "dashboard.schema.json"),
+                             ("alerts.yaml", "rules.schema.json")):  # fmt: skip
+        try:
+            data = yaml.safe_load((directory / document).read_text())  # JSON is YAML
+            jsonschema.validate(data, json.loads((directory / schema).read_text()))
+        except (OSError, yaml.YAMLError, jsonschema.ValidationError) as exc:
+            message = exc.message if isinstance(exc, jsonschema.ValidationError) else exc
+            return [f"{document}: {message}"]
+    known = exported_metrics()
+    for where, expr in observability_queries(directory):
+        try:
+            names = metric_names(expr)
+        except ValueError as exc:
+            problems.append(f"{where}: not PromQL ({exc}): {expr}")
+            continue
+        if unknown := {n for n in names if n.startswith("imagegen_")} - known:
+            problems.append(f"{where}: the service exports no {', '.join(sorted(unknown))}")
+    return problems
+
+
 def main(deploy_dir: Path) -> int:
     overlays = sorted(path.parent for path in deploy_dir.glob("overlays/*/kustomization.yaml"))
     if not overlays:
@@ -123,6 +200,12 @@ def main(deploy_dir: Path) -> int:
             print(f"{overlay}: {problem}", file=sys.stderr)
         if not problems:
             print(f"{overlay}: valid (Kubernetes {KUBERNETES_VERSION}, strict, policy)")
+    observability = deploy_dir / "observability"
+    for problem in check_observability(observability):
+        failed = True
+        print(f"{observability}: {problem}", file=sys.stderr)
+    if not failed:
+        print(f"{observability}: dashboard and alert rules valid")
     return 1 if failed else 0
 
 

@@ -39,6 +39,9 @@ COST_USD = Counter(
     "imagegen_cost_usd_total", "Bedrock cost of the images produced, in USD", ["model"]
 )
 IMAGES = Counter("imagegen_images_total", "Images delivered to clients", ["model", "output_format"])
+SSE_KEEPALIVES = Counter(
+    "imagegen_sse_keepalives_total", "SSE keepalive comments sent while Bedrock works"
+)
 
 
 def serve(host: str, port: int) -> None:

@@ -20,7 +20,7 @@ from google.api import httpbody_pb2
 
 from imagegen.v1 import images_pb2 as pb
 from imagegen.v1 import images_pb2_grpc as pb_grpc
-from service import converters, mcp, multipart, openai_edits, openai_http, usage_report
+from service import converters, mcp, metrics, multipart, openai_edits, openai_http, usage_report
 from service.admission import Admission
 from service.catalog import ModelCatalog
 from service.errors import ApiError
@@ -230,6 +230,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=self._keepalive_s)
                 except TimeoutError:
+                    metrics.SSE_KEEPALIVES.inc()
                     yield httpbody_pb2.HttpBody(data=openai_http.KEEPALIVE)
                     continue
                 if item is None:

@@ -53,3 +53,29 @@ def test_a_broken_manifest_fails(tmp_path: Path, old: str, new: str, expected: s
                 for p in check.check_overlay(deploy / "overlays" / overlay)]  # fmt: skip
     assert any(expected in problem for problem in problems), problems
     assert check.main(deploy) == 1
+
+
+@pytest.mark.parametrize(
+    ("document", "old", "new", "expected"),
+    [
+        ("alerts.yaml", "sum(envoy_cluster_membership_healthy", "sum(envoy_(", "not PromQL"),
+        ("alerts.yaml", "imagegen_cost_usd_total", "imagegen_cost_dollars_total",
+         "exports no imagegen_cost_dollars_total"),
+        ("alerts.yaml", "labels: { severity: critical }", "labels: { severity: urgent }",
+         "alerts.yaml"),
+        ("grafana-dashboard.json", '"schemaVersion": 39', '"schemaVersion": "39"',
+         "grafana-dashboard.json"),
+        ("grafana-dashboard.json", "imagegen_sse_keepalives_total", "imagegen_keepalives_total",
+         "exports no imagegen_keepalives_total"),
+    ],
+)  # fmt: skip
+def test_a_broken_dashboard_or_alert_rule_fails(
+    tmp_path: Path, document: str, old: str, new: str, expected: str
+) -> None:
+    observability = tmp_path / "observability"
+    shutil.copytree(ROOT / "deploy" / "observability", observability)
+    text = (observability / document).read_text()
+    assert old in text
+    (observability / document).write_text(text.replace(old, new, 1))
+    problems = check.check_observability(observability)
+    assert any(expected in problem for problem in problems), problems
