@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.v1 import images_pb2 as pb
+from service import __version__
 from service.errors import ApiError
 from service.models.registry import all_models
 from service.openai_http import parse_request
@@ -24,7 +25,7 @@ from service.validation import MAX_JSON_DEPTH, check_json_tree
 
 TOOL_NAME = "openai_image_generation"
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
-SERVER_INFO = {"name": "bedrock-images", "version": "0.1.0"}
+SERVER_INFO = {"name": "bedrock-images", "version": __version__}
 
 # Bodies larger than this are parsed in a worker thread, off the event loop.
 PARSE_INLINE_BYTES = 64 * 1024

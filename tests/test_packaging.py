@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -17,17 +19,33 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = ("gateway/envoy.yaml.tmpl", "gateway/edge.lua", "gateway/imagegen.pb")
 
 
-def test_envoy_config_renders_from_the_built_wheel(tmp_path: Path) -> None:
+def build_wheel(tmp_path: Path) -> Path:
+    """The wheel, built from a copy of the sources (a build writes build/ beside them)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("proto", "service", "emulator", "gateway", "stack"):
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "--wheel-dir", str(tmp_path / "dist"), str(ROOT)],
+         "--wheel-dir", str(tmp_path / "dist"), str(source)],
         check=True, timeout=300, capture_output=True,
     )  # fmt: skip
     [wheel] = (tmp_path / "dist").glob("bedrock_images-*.whl")
+    return wheel
+
+
+def test_envoy_config_renders_from_the_built_wheel(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path)
     installed = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert set(PACKAGE_DATA) <= names
+        [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        assert "License-Expression: Apache-2.0" in archive.read(metadata).decode()
         archive.extractall(installed)
     # Run from elsewhere, with only the unpacked wheel ahead of the installed dependencies.
     env = {**os.environ, "PYTHONPATH": str(installed), "HTTP_HOST": "0.0.0.0"}
@@ -48,3 +66,12 @@ def test_envoy_config_renders_from_the_built_wheel(tmp_path: Path) -> None:
         [envoy_binary(), "--mode", "validate", "-c", str(out / "envoy.yaml"), "-l", "error"],
         check=True, timeout=60, capture_output=True,
     )  # fmt: skip
+
+
+def test_one_version_source() -> None:
+    import service
+    from service import mcp
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert service.__version__ == declared
+    assert mcp.SERVER_INFO["version"] == declared
