@@ -75,3 +75,14 @@ def test_one_version_source() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert service.__version__ == declared
     assert mcp.SERVER_INFO["version"] == declared
+
+
+def test_production_modules_need_neither_emulator_nor_moto() -> None:
+    """The production image drops the emulator and the local stack (Dockerfile)."""
+    code = (
+        "import sys\n"
+        "for name in ('emulator', 'stack', 'moto'): sys.modules[name] = None\n"
+        "import service.__main__, service.server, service.healthcheck\n"
+        "import gateway.render, gateway.prestop\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, capture_output=True)

@@ -98,6 +98,13 @@ def test_sigterm_lets_streams_and_generations_finish(slow_stack: LocalStack) -> 
         wait_until(lambda: stack.emulator.in_flight == 10)
         sent = start_drain(stack)
         wait_until(lambda: health(stack) == health_pb2.HealthCheckResponse.NOT_SERVING)
+        # The image's HEALTHCHECK says so too.
+        probe = subprocess.run(
+            [sys.executable, "-m", "service.healthcheck"],
+            env={**os.environ, "GRPC_PORT": str(stack.ports.grpc)},
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert probe.returncode != 0 and "NOT_SERVING" in probe.stderr
         # New work is turned away with an OpenAI error while the old work finishes.
         assert_openai_503(generate(stack, False))
         late_stream = generate(stack, True)
@@ -130,3 +137,18 @@ def test_work_left_when_the_grace_runs_out_ends_with_an_error(slow_stack: LocalS
     assert stack.service is not None
     # Gone before the abandoned Bedrock calls end (their threads do not hold the exit).
     assert stack.service.wait(timeout=LATENCY_S / 2) == 0
+
+
+def test_healthcheck_passes_while_serving_and_the_stack_notices_envoy_dying() -> None:
+    with LocalStack(ports=Ports.free(), with_s3=False) as stack:
+        probe = subprocess.run(
+            [sys.executable, "-m", "service.healthcheck"],
+            env={**os.environ, "GRPC_PORT": str(stack.ports.grpc)},
+            capture_output=True, timeout=30,
+        )  # fmt: skip
+        assert probe.returncode == 0
+        assert stack.exited() is None
+        assert stack.envoy.process is not None
+        stack.envoy.process.kill()
+        wait_until(lambda: stack.exited() is not None)
+        assert (stack.exited() or "").startswith("Envoy")
