@@ -6,6 +6,7 @@ Model-specific rules (sizes, styles, extras) live in the adapters under `service
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +68,11 @@ def check_json_tree(value: Any, param: str = "") -> None:
         node, path, depth = pending.pop()
         if isinstance(node, str):
             _check_text(node, path)
+        elif isinstance(node, float) and not math.isfinite(node):
+            # Python's JSON parser takes NaN/Infinity; JSON (and protobuf's Struct) does not.
+            raise invalid_param(
+                _printable(path) or "body", f"'{_printable(path)}' must be a finite number."
+            )
         elif isinstance(node, dict | list):
             if depth >= MAX_JSON_DEPTH:
                 raise invalid_param(

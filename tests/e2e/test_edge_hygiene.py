@@ -192,6 +192,19 @@ def test_deep_nesting_is_a_400(stack: LocalStack, body: bytes, param: str) -> No
     assert error["param"] == param
 
 
+@pytest.mark.parametrize("number", [b"Infinity", b"-Infinity", b"NaN"])
+def test_non_finite_numbers_are_a_400_naming_the_field(stack: LocalStack, number: bytes) -> None:
+    # Python's JSON parser accepts these; protobuf's Struct does not (found by the fuzz suite).
+    body = b'{"model": "%s", "prompt": "x", "cfg": {"scale": ' + number + b"}}"
+    response = httpx.post(
+        f"{stack.base_url}/images/generations",
+        content=body.replace(b"%s", NOVA.encode()),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert assert_envelope(response, 400)["param"] == "cfg.scale"
+
+
 def test_deep_nesting_in_mcp_is_a_jsonrpc_error(stack: LocalStack) -> None:
     arguments = b'{"prompt": "x", "model": "%s", "extra_params": {"a": ' % NOVA.encode()
     body = (
