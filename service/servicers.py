@@ -95,21 +95,24 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     async def Generate(
         self, request: pb.ImageGenerationRequest, context: Context
     ) -> AsyncIterator[pb.ImageGenerationEvent]:
-        try:
-            plan = self._pipeline.prepare(request)
-            await self._admission.admit(plan)
-            async for event in self._pipeline.run(plan):
-                yield converters.to_proto_event(event, plan)
-        except Exception as exc:
-            error = as_api_error(exc)
-            record_error(error)
-            await context.abort(error.grpc_code, error.message)
+        async def prepare() -> Plan:
+            return self._pipeline.prepare(request)
+
+        async for event in self._typed_events(prepare(), context):
+            yield event
 
     async def Edit(
         self, request: pb.ImageEditRequest, context: Context
     ) -> AsyncIterator[pb.ImageGenerationEvent]:
+        async for event in self._typed_events(self._pipeline.prepare_edit(request), context):
+            yield event
+
+    async def _typed_events(
+        self, plan_ready: Awaitable[Plan], context: Context
+    ) -> AsyncIterator[pb.ImageGenerationEvent]:
+        """The typed API's stream for a planned request; any failure aborts the RPC."""
         try:
-            plan = await self._pipeline.prepare_edit(request)
+            plan = await plan_ready
             await self._admission.admit(plan)
             async for event in self._pipeline.run(plan):
                 yield converters.to_proto_event(event, plan)
