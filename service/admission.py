@@ -76,6 +76,9 @@ class Admission:
             return
         model_id = plan.model.spec.model_id
         record.model = model_id
+        record.alias = plan.model.alias
+        # The model really used, also when the caller named an alias (MODEL_ALIASES).
+        record.headers["x-bedrock-model"] = plan.model.invoke_id
         record.n = plan.common.n
         record.size = "{}x{}".format(*plan.size)
         record.user = plan.common.user

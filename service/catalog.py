@@ -9,6 +9,7 @@ the failure logged), so /v1/models keeps answering.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from service.errors import ApiError
+from service.models import aliases
 from service.models.base import ModelSpec
 from service.models.registry import all_models, resolve
 
@@ -31,6 +33,7 @@ class ModelEntry:
     spec: ModelSpec
     created: int  # unix seconds the model became available on Bedrock (0 if unknown)
     lifecycle: str  # ACTIVE | LEGACY, or UNKNOWN when Bedrock could not be asked
+    alias: str = ""  # set on an OpenAI model name's entry (MODEL_ALIASES); spec: its target
 
 
 def _created(summary: dict[str, Any]) -> int:
@@ -52,10 +55,15 @@ class ModelCatalog:
                 self._expires_at = time.monotonic() + keep_s
             return self._entries
 
+    async def listing(self) -> list[ModelEntry]:
+        """What /v1/models lists: the models, then the OpenAI model names mapped to them."""
+        entries = await self.entries()
+        return entries + with_aliases(entries)
+
     async def entry(self, name: str) -> ModelEntry:
-        model_id = resolve(name).spec.model_id  # 404 for ids this service cannot drive
-        for entry in await self.entries():
-            if entry.spec.model_id == model_id:
+        resolved = resolve(name)  # 404 for ids this service cannot drive
+        for entry in await self.listing():
+            if entry.spec.model_id == resolved.spec.model_id and entry.alias == resolved.alias:
                 return entry
         raise ApiError(
             404,
@@ -81,3 +89,13 @@ class ModelCatalog:
             if spec.model_id in summaries
         ]
         return entries, CACHE_S
+
+
+def with_aliases(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """An entry per OpenAI model name whose generation model is listed, naming that model."""
+    listed = {entry.spec.model_id: entry for entry in entries}
+    return [
+        dataclasses.replace(listed[alias.targets["generations"]], alias=name)
+        for name, alias in aliases.active().items()
+        if alias.targets.get("generations") in listed
+    ]

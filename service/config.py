@@ -6,18 +6,22 @@ start-up with a message naming the variable. The README lists every variable.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.auth import ApiKey, parse_api_keys, parse_key_file
 from service.cost import parse_prices
 from service.tracing import EXPORTERS
 from service.tracing import enabled as tracing_enabled
+
+if TYPE_CHECKING:
+    from service.models.aliases import Alias
 
 # Large enough for the biggest single image event (a 4.2 MP PNG can reach ~13 MB) and for
 # request bodies; the HTTP face also splits big JSON answers into 1 MiB chunks.
@@ -104,14 +108,38 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return origins
 
 
-def _known_model(name: str) -> str:
-    """The base model id of a model this service serves (generation or edit), else ValueError."""
+def _model_aliases(env: Mapping[str, str]) -> Mapping[str, Alias]:
+    """MODEL_ALIASES replaces the built-in table of OpenAI model names (`{}`: no aliases)."""
+    from service.models.aliases import DEFAULT_ALIASES, parse_aliases
+
+    raw = env.get("MODEL_ALIASES", "").strip()
+    try:
+        table = json.loads(raw) if raw else dict(DEFAULT_ALIASES)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"MODEL_ALIASES is not valid JSON: {exc}") from None
+    try:
+        return MappingProxyType(parse_aliases(table))
+    except ValueError as exc:
+        raise ConfigError(f"MODEL_ALIASES{exc}") from None
+
+
+def _known_model(name: str, aliases: Mapping[str, Alias]) -> str:
+    """The base model id of a model this service serves (generation or edit), else ValueError.
+
+    Prices and key allowlists name Bedrock models (what runs and is billed), not aliases: a
+    key allowed a model may use it under any alias.
+    """
     from service.models.registry import (  # here: the registry imports this module
         all_edit_models,
         all_models,
         base_model_id,
     )
 
+    if name.strip() in aliases:
+        targets = ", ".join(sorted(set(aliases[name.strip()].targets.values())))
+        raise ValueError(
+            f"{name!r} is an alias (MODEL_ALIASES) of {targets}: name the Bedrock model id"
+        )
     model_id = base_model_id(name.strip())
     known = {spec.model_id for _, spec in all_models()}
     known |= {spec.model_id for _, spec in all_edit_models()}
@@ -120,9 +148,10 @@ def _known_model(name: str) -> str:
     return model_id
 
 
-def _prices(env: Mapping[str, str]) -> Mapping[str, int]:
+def _prices(env: Mapping[str, str], aliases: Mapping[str, Alias]) -> Mapping[str, int]:
+    known = functools.partial(_known_model, aliases=aliases)
     try:
-        return MappingProxyType(parse_prices(env.get("IMAGE_PRICES", ""), _known_model))
+        return MappingProxyType(parse_prices(env.get("IMAGE_PRICES", ""), known))
     except ValueError as exc:
         raise ConfigError(f"IMAGE_PRICES: {exc}") from None
 
@@ -141,7 +170,7 @@ def _redis_url(env: Mapping[str, str]) -> str:
     return url
 
 
-def _api_keys(env: Mapping[str, str]) -> tuple[ApiKey, ...]:
+def _api_keys(env: Mapping[str, str], aliases: Mapping[str, Alias]) -> tuple[ApiKey, ...]:
     """API_KEYS (name=<sha256 hex>,...) plus the entries of API_KEYS_FILE."""
     seen: set[str] = set()
     try:
@@ -156,7 +185,7 @@ def _api_keys(env: Mapping[str, str]) -> tuple[ApiKey, ...]:
         except OSError as exc:
             raise ConfigError(f"API_KEYS_FILE: cannot read {path}: {exc.strerror}") from None
         try:
-            keys += parse_key_file(text, seen, _known_model)
+            keys += parse_key_file(text, seen, functools.partial(_known_model, aliases=aliases))
         except ValueError as exc:
             raise ConfigError(f"API_KEYS_FILE ({path}): {exc}") from None
     return tuple(keys)
@@ -202,6 +231,8 @@ class Settings:
     image_prices: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     bedrock_max_in_flight: int = 0  # Bedrock calls admitted at once; 0: 4 x concurrency
     tracing: bool = False  # OpenTelemetry, from the standard OTEL_* variables
+    # OpenAI model names -> Bedrock models (MODEL_ALIASES).
+    model_aliases: Mapping[str, Alias] = field(default_factory=lambda: _model_aliases({}))
 
     def aws_client_args(self) -> dict[str, str]:
         """Keyword arguments every boto3 client of the service gets."""
@@ -223,7 +254,8 @@ class Settings:
                 "pointing at the local emulator (make run sets it); "
                 "set IMAGES_BACKEND=aws to use AWS Bedrock."
             )
-        api_keys = _api_keys(env)
+        model_aliases = _model_aliases(env)
+        api_keys = _api_keys(env, model_aliases)
         allow_unauthenticated = _bool(env, "ALLOW_UNAUTHENTICATED", False)
         if backend == "aws" and not api_keys and not allow_unauthenticated:
             raise ConfigError(
@@ -266,7 +298,8 @@ class Settings:
             log_prompts=_bool(env, "LOG_PROMPTS", False),
             redis_url=_redis_url(env),
             usage_db=env.get("USAGE_DB", "").strip(),
-            image_prices=_prices(env),
+            image_prices=_prices(env, model_aliases),
+            model_aliases=model_aliases,
             bedrock_max_in_flight=_int(env, "BEDROCK_MAX_IN_FLIGHT", 0, 0, 100_000),
             tracing=_tracing(env),
         )

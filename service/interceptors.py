@@ -82,6 +82,7 @@ class CallRecord:
     status: int = 200
     error: ApiError | None = None
     model: str = ""  # the base model id, once the request named a known one
+    alias: str = ""  # the OpenAI model name (MODEL_ALIASES) the request named it by
     cancelled: bool = False
     request_id: str = ""
     key: ApiKey | None = None  # None: the service runs open
@@ -356,6 +357,7 @@ def observe(record: CallRecord, log_prompts: bool = False) -> None:
         "method": record.method,
         "key": record.key.name if record.key else None,
         "model": record.model or None,
+        "alias": record.alias or None,
         "n": record.n or None,
         "size": record.size or None,
         "outcome": outcome,

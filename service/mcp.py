@@ -17,6 +17,7 @@ from typing import Any
 from imagegen.v1 import images_pb2 as pb
 from service import __version__
 from service.errors import ApiError
+from service.models import aliases
 from service.models.registry import all_models
 from service.openai_http import parse_request
 from service.pipeline import STORAGE_NOTICE, ImageEvent, Plan
@@ -49,6 +50,7 @@ class McpReply:
 
 def tool_definition() -> dict[str, Any]:
     models = sorted(spec.model_id for _, spec in all_models())
+    models += [name for name, alias in aliases.active().items() if "generations" in alias.targets]
     return {
         "name": TOOL_NAME,
         "title": "Generate images with AWS Bedrock",
@@ -61,7 +63,12 @@ def tool_definition() -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "prompt": {"type": "string", "description": "What to draw."},
-                "model": {"type": "string", "enum": models, "description": "Bedrock model id."},
+                "model": {
+                    "type": "string",
+                    "enum": models,
+                    "description": "Bedrock model id, or an OpenAI model name that "
+                    "the service maps to one (MODEL_ALIASES).",
+                },
                 "n": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
                 "size": {"type": "string", "description": "WIDTHxHEIGHT or 'auto'."},
                 "quality": {

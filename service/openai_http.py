@@ -234,13 +234,16 @@ def error_json(error: ApiError) -> bytes:
 
 
 def _model_object(entry: ModelEntry) -> dict[str, Any]:
-    return {
-        "id": entry.spec.model_id,
+    model = {
+        "id": entry.alias or entry.spec.model_id,
         "object": "model",
         "created": entry.created,
         "owned_by": entry.spec.provider,
         "lifecycle": entry.lifecycle,
     }
+    if entry.alias:  # an OpenAI model name: the Bedrock model that generates for it
+        model["alias_for"] = entry.spec.model_id
+    return model
 
 
 def model_json(entry: ModelEntry) -> bytes:

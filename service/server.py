@@ -23,6 +23,7 @@ from service.drain import Drain
 from service.interceptors import CallInterceptor, Gate
 from service.ledger import Ledger, RedisLedger, SqliteLedger
 from service.limits import Counters, LocalCounters, RedisCounters
+from service.models import aliases
 from service.models.registry import check_default_params
 from service.pipeline import Pipeline
 from service.servicers import (
@@ -44,6 +45,7 @@ class ImageServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         usage.warm_up()
+        aliases.use(settings.model_aliases)
         check_default_params(settings.default_model_params)
         self.bedrock = Bedrock(settings)
         store = ImageStore(settings) if settings.s3_bucket else None

@@ -266,7 +266,7 @@ class ModelsServicer(pb_grpc.ModelsServicer):
             if request.model:
                 body = openai_http.model_json(await self._catalog.entry(request.model))
             else:
-                body = openai_http.model_list_json(await self._catalog.entries())
+                body = openai_http.model_list_json(await self._catalog.listing())
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
                 yield message

@@ -83,9 +83,9 @@ def test_invalid_requests_are_400_naming_the_parameter(
 
 def test_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as info:
-        client.images.generate(model="dall-e-3", prompt="a fox")
+        client.images.generate(model="midjourney-v7", prompt="a fox")
     assert info.value.code == "model_not_found"
-    assert "dall-e-3" in info.value.message
+    assert "midjourney-v7" in info.value.message
 
 
 def test_invalid_json_body_is_400(stack: LocalStack) -> None:
@@ -118,7 +118,7 @@ def test_models_endpoint(client: openai.OpenAI) -> None:
     model = client.models.retrieve("stability.stable-image-core-v1:1")
     assert model.owned_by == "Stability AI"
     with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("gpt-image-1")
+        client.models.retrieve("midjourney-v7")
 
 
 def test_largest_answer_passes_through_grpc_and_envoy(client: openai.OpenAI) -> None:

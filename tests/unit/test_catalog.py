@@ -48,7 +48,7 @@ def test_entry_resolves_aliases_and_404s_models_not_in_the_region() -> None:
     assert asyncio.run(catalog.entry("us.amazon.nova-canvas-v1:0")).spec.model_id == (
         "amazon.nova-canvas-v1:0"
     )
-    for name in ("stability.sd3-5-large-v1:0", "dall-e-3"):
+    for name in ("stability.sd3-5-large-v1:0", "midjourney-v7"):
         with pytest.raises(ApiError) as info:
             asyncio.run(catalog.entry(name))
         assert (info.value.status, info.value.code) == (404, "model_not_found")

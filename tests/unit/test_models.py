@@ -182,7 +182,7 @@ def test_registry_resolves_profiles_and_arns(name: str) -> None:
 
 def test_registry_unknown_model_is_404() -> None:
     with pytest.raises(ApiError) as info:
-        resolve("dall-e-3")
+        resolve("midjourney-v7")
     assert (info.value.status, info.value.code, info.value.param) == (404, "model_not_found",
                                                                       "model")  # fmt: skip
-    assert "dall-e-3" in info.value.message
+    assert "midjourney-v7" in info.value.message
