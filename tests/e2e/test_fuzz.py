@@ -188,8 +188,8 @@ def test_fuzz_methods_paths_and_raw_bytes(
     http: httpx.Client, method: str, path: str, suffix: str, content: bytes
 ) -> None:
     target = (path + suffix).replace(" ", "%20").replace("#", "%23")
-    if any(ord(c) < 0x21 for c in target):
-        return  # not an HTTP request line any client can send
+    if any(ord(c) < 0x21 for c in target) or target.startswith("//"):
+        return  # not an HTTP request line any client can send (httpx refuses "//...")
     send(http, method, target, content=content if method not in ("GET", "HEAD") else None)
 
 
