@@ -1,4 +1,10 @@
-"""Stability AI on Bedrock (SD3.5 Large, Stable Image Core, Stable Image Ultra).
+"""Stability AI on Bedrock (SD3.5 Large, Stable Image Core, Stable Image Ultra): text-to-image.
+
+Only what each model documents is sent (reference §4.3): Core and Ultra take `prompt`,
+`negative_prompt`, `aspect_ratio`, `seed`, `output_format`, nothing else (no `mode`,
+`image`, `strength`, `style_preset`, `width`, `height`). OpenAI's `quality` and `style` have
+no Stability equivalent (one quality level, no style presets on these models): a value
+other than the default is a 400 listing what is accepted.
 
 Each call returns exactly one image, so `n` becomes n parallel calls. `size` picks the
 nearest supported aspect ratio; the model decides the pixel size (about 1 MP), listed in
@@ -11,7 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from service.errors import ApiError
+from service.errors import ApiError, invalid_param
 from service.models.base import (
     BedrockCall,
     Field,
@@ -21,7 +27,6 @@ from service.models.base import (
     batch_seeds,
     check_object,
     split_batches,
-    unsupported_value,
 )
 
 # aspect_ratio -> the pixel size the models return for it.
@@ -37,6 +42,7 @@ ASPECT_SIZES: Mapping[str, tuple[int, int]] = {
     "9:21": (640, 1536),
 }
 SEED_MAX = 4_294_967_294
+ULTRA = "stability.stable-image-ultra-v1:1"
 # Stability models have one quality level; these OpenAI values honestly mean "the default".
 QUALITIES = ("auto", "standard")
 
@@ -45,11 +51,11 @@ _COMMON_EXTRAS: dict[str, Field] = {
     "seed": Field(int, low=0, high=SEED_MAX),
     "aspect_ratio": Field(str, choices=tuple(ASPECT_SIZES)),
 }
+# SD3.5 Large also does image-to-image (`mode`, `image`, `strength`), but that is an edit:
+# /v1/images/edits serves it with the image uploaded, checked and sized off the event loop.
 _SD35_EXTRAS: dict[str, Field] = {
     **_COMMON_EXTRAS,
-    "mode": Field(str, choices=("text-to-image", "image-to-image")),
-    "image": Field(str, min_length=1),
-    "strength": Field(float, low=0.0, high=1.0),
+    "mode": Field(str, choices=("text-to-image",)),
 }
 
 
@@ -108,10 +114,35 @@ class StabilityImage(ModelFamily):
         return ASPECT_SIZES[self._aspect_ratio(params)]
 
     def build_calls(self, params: GenerationParams) -> list[BedrockCall]:
+        model_id = params.model_id
+        if params.style is not None:
+            raise invalid_param(
+                "style",
+                f"'style' value {params.style!r} has no equivalent on {model_id}: Bedrock's "
+                "Stability text-to-image models take no style preset (accepted values: none). "
+                "Describe the look in the prompt; Stability's edit services "
+                "(/v1/images/edits) take a style_preset.",
+            )
+        asked = [key for key in ("image", "strength") if key in params.extras]
+        if params.extras.get("mode") == "image-to-image":
+            asked.insert(0, "mode")
+        if asked and "mode" in self.models[model_id].extras:  # SD3.5 Large
+            raise invalid_param(
+                asked[0],
+                f"'{asked[0]}': image-to-image is an edit. POST /v1/images/edits with model "
+                f"{model_id}, the image as the 'image' file and 'strength' (0-1) in the "
+                "form; /v1/images/generations is text-to-image only.",
+                code="unsupported_parameter",
+            )
         spec = self.check_common(params)
         extras = check_object(params.extras, spec.extras)
         if params.quality is not None and params.quality not in QUALITIES:
-            raise unsupported_value("quality", params.quality, spec.model_id, QUALITIES)
+            raise invalid_param(
+                "quality",
+                f"'quality' value {params.quality!r} is not supported by {model_id}: Stability "
+                f"models on Bedrock have one quality level. Accepted values: "
+                f"{', '.join(QUALITIES)}. For the most detailed images use {ULTRA}.",
+            )
         body: dict[str, Any] = {
             "prompt": params.prompt,
             "aspect_ratio": self._aspect_ratio(params),
