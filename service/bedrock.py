@@ -54,6 +54,7 @@ ERROR_TABLE: Mapping[str, tuple[int, str]] = {
     "ServiceUnavailableException": (503, "service_unavailable"),
 }
 CONTENT_FILTER_MARK = "blocked by our content filters"
+RETRY_HINT = "This is usually temporary: retry the request."
 
 # Keyword names of InvokeModel for the X-Amzn-Bedrock-* options.
 BedrockOptions = Mapping[str, str]
@@ -69,7 +70,10 @@ def map_client_error(error: ClientError, model: str) -> ApiError:
         return ApiError(
             404, f"Bedrock cannot find model '{model}': {message}", param="model", code=openai_code
         )
-    return ApiError(status, f"Bedrock {code or 'error'}: {message}", code=openai_code)
+    text = f"Bedrock {code or 'error'}: {message}"
+    if status >= 500 and "try" not in message.lower():  # Bedrock's own words may not say so
+        text += " " + RETRY_HINT
+    return ApiError(status, text, code=openai_code)
 
 
 class Bedrock:

@@ -7,8 +7,11 @@ messages. Invariants on every answer:
 - every request is answered within its time bound;
 and the service is alive and generating at the end.
 
-`make test` runs FUZZ_EXAMPLES (default 500) per test, about 2,000 requests; `make fuzz`
-runs 2,500 per test, 10,000 in all.
+`make test` runs FUZZ_EXAMPLES (default 500) per test, 2,000 requests; `make fuzz` runs
+2,500 per test, 10,000 in all. Every example counted sends exactly one request (inputs no
+client can send are rejected, so they do not count), and each test checks at the end that
+it sent at least FUZZ_EXAMPLES; with FUZZ_LOG set it appends what it sent (requests by
+status class, seconds) to that file as a JSON line.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import json
 import os
 import string
+import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 
 from stack.local import LocalStack
@@ -111,6 +116,31 @@ def http(stack: LocalStack) -> Iterator[httpx.Client]:
         yield client
 
 
+class Sent:
+    """Requests one fuzz test sent, by status class (2xx, 4xx, 5xx)."""
+
+    def __init__(self) -> None:
+        self.by_class: Counter[str] = Counter()
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_class.values())
+
+
+@pytest.fixture
+def sent(request: pytest.FixtureRequest) -> Iterator[Sent]:
+    """Set up once per test function (not per example): it counts the whole run."""
+    record, started = Sent(), time.monotonic()
+    yield record
+    if log := os.environ.get("FUZZ_LOG"):
+        line = {"test": request.node.name, "requests": record.requests,
+                "by_status": dict(record.by_class),
+                "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+        with open(log, "a") as out:
+            out.write(json.dumps(line) + "\n")
+    assert record.requests >= EXAMPLES, f"only {record.requests} requests sent"
+
+
 def check(response: httpx.Response, method: str, path: str) -> None:
     """The invariants of one answer."""
     status = response.status_code
@@ -136,30 +166,32 @@ def check(response: httpx.Response, method: str, path: str) -> None:
     assert "grpc-status" not in response.headers and "grpc-message" not in response.headers, where
 
 
-def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> None:
+def send(http: httpx.Client, sent: Sent, method: str, path: str, **kwargs: Any) -> None:
     if "headers" in kwargs:  # values beyond ASCII go out as raw (latin-1) bytes
         kwargs["headers"] = {k: v.encode("latin-1") for k, v in kwargs["headers"].items()}
-    try:
-        response = http.request(method, path, **kwargs)
+    try:  # an absolute URL: httpx refuses a relative one that starts with "//"
+        response = http.request(method, str(http.base_url).rstrip("/") + path, **kwargs)
     except httpx.TimeoutException:
         pytest.fail(f"no answer within {TIME_BOUND_S} s: {method} {path}")
     except httpx.LocalProtocolError:
-        return  # httpx itself will not send this (e.g. a transfer-encoding it cannot do)
+        reject()  # httpx itself will not send this (e.g. a transfer-encoding it cannot do)
+    sent.by_class[f"{response.status_code // 100}xx"] += 1
     check(response, method, path)
 
 
 @FUZZ
 @given(body=generation_body, extra_headers=headers, depth=st.sampled_from([0, 0, 0, 40, 2000]))
 def test_fuzz_generation_bodies(
-    http: httpx.Client, body: dict[str, Any], extra_headers: dict[str, str], depth: int
-) -> None:
+    http: httpx.Client, sent: Sent, body: dict[str, Any], extra_headers: dict[str, str],
+    depth: int,
+) -> None:  # fmt: skip
     if depth:
         body = {**body, "nested": deep(depth)}
     try:
         content = json.dumps(body).encode()
     except RecursionError:
-        return
-    send(http, "POST", "/v1/images/generations", content=content,
+        reject()
+    send(http, sent, "POST", "/v1/images/generations", content=content,
          headers={"content-type": "application/json", **extra_headers})  # fmt: skip
 
 
@@ -185,20 +217,21 @@ def test_fuzz_generation_bodies(
     content=st.binary(max_size=200) | st.just(b""),
 )
 def test_fuzz_methods_paths_and_raw_bytes(
-    http: httpx.Client, method: str, path: str, suffix: str, content: bytes
+    http: httpx.Client, sent: Sent, method: str, path: str, suffix: str, content: bytes
 ) -> None:
     target = (path + suffix).replace(" ", "%20").replace("#", "%23")
-    if any(ord(c) < 0x21 for c in target) or target.startswith("//"):
-        return  # not an HTTP request line any client can send (httpx refuses "//...")
-    send(http, method, target, content=content if method not in ("GET", "HEAD") else None)
+    assume(all(ord(c) >= 0x21 for c in target))  # else no HTTP request line a client can send
+    send(http, sent, method, target, content=content if method not in ("GET", "HEAD") else None)
 
 
 @FUZZ
 @given(extra_headers=headers, path=st.sampled_from(["/v1/models", "/v1/images/generations"]))
-def test_fuzz_headers(http: httpx.Client, extra_headers: dict[str, str], path: str) -> None:
+def test_fuzz_headers(
+    http: httpx.Client, sent: Sent, extra_headers: dict[str, str], path: str
+) -> None:
     body = {"model": NOVA, "prompt": "a fox", "size": "320x320", "response_format": "b64_json"}
     method = "GET" if path == "/v1/models" else "POST"
-    send(http, method, path, headers=extra_headers, json=body if method == "POST" else None)
+    send(http, sent, method, path, headers=extra_headers, json=body if method == "POST" else None)
 
 
 mcp_message = st.fixed_dictionaries(
@@ -217,8 +250,10 @@ mcp_message = st.fixed_dictionaries(
 
 @FUZZ
 @given(message=mcp_message | json_value, extra_headers=headers)
-def test_fuzz_mcp(http: httpx.Client, message: Any, extra_headers: dict[str, str]) -> None:
-    send(http, "POST", "/mcp", content=json.dumps(message).encode(),
+def test_fuzz_mcp(
+    http: httpx.Client, sent: Sent, message: Any, extra_headers: dict[str, str]
+) -> None:
+    send(http, sent, "POST", "/mcp", content=json.dumps(message).encode(),
          headers={"content-type": "application/json",
                   "accept": "application/json, text/event-stream", **extra_headers})  # fmt: skip
 
