@@ -12,7 +12,8 @@ from stack.local import LocalStack, Ports
 CURL_EXAMPLE = """\
 curl -s {base}/images/generations \\
   -H "Content-Type: application/json" \\
-  -d '{{"model": "amazon.nova-canvas-v1:0", "prompt": "a red fox", "response_format": "url"}}'"""
+  -d '{{"model": "stability.stable-image-core-v1:1", "prompt": "a red fox",
+       "response_format": "url"}}'"""
 
 
 def latency_from_env() -> float:
