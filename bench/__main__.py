@@ -1,85 +1,344 @@
-"""`make bench`: latency, throughput and memory of the whole stack, written to a file.
+"""`make bench`: the service beside the floor (a direct Bedrock call), in one run.
 
-Runs the local stack on free ports (emulator with a fixed model latency), then drives it
-through Envoy with concurrent OpenAI-style requests. Targets are recorded next to the
-figures; nothing here asserts on time, so shared machines do not make tests flaky.
-Results go to .run/bench/results.json, an untracked path (override with BENCH_OUT);
-bench/results.json is the recorded run the README quotes: copy a new run there on purpose.
+One local stack on free ports (emulator, S3, service, Envoy). The emulator answers every
+generation with a canned PNG (4 KB or a 2 MB 1024² picture) after a chosen latency, so it
+costs next to nothing and the three paths get identical work:
+- floor: aiobotocore `invoke_model` straight to the emulator, the same Titan v2 body;
+- http: the OpenAI JSON API through Envoy (b64_json);
+- grpc: the typed Generate API straight to the service.
+Cells run in rounds, the paths interleaved (and rotated) inside each cell; figures are
+medians over the rounds. The load generator is a process of its own (bench/load.py).
+Nothing here asserts on time. Settings: BENCH_SECONDS per measurement (default 4),
+BENCH_ROUNDS (2), BENCH_STREAMS open SSE streams (1000, 0 to skip), BENCH_CELLS (a comma
+list of the names in CELLS and sse_3s, default all), BENCH_OUT (folder, default .run/bench).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import platform
+import random
 import statistics
+import subprocess
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from PIL import Image, ImageDraw
 
+from bench.load import rss_mb
+from emulator.render import render
 from stack.local import LocalStack, Ports
 
-MODEL_LATENCY_S = 0.5
-CONCURRENCY = 16
-REQUESTS = 64
-TARGETS = {
-    "overhead_p50_ms": 150.0,  # service + Envoy time on top of the model's own latency
-    "service_rss_mb_after_large": 600.0,
-}
+PATHS = ("floor", "http", "grpc")
 
 
-def post(client: httpx.Client, url: str, body: dict[str, Any]) -> float:
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    image: str  # "4kb" or "2mb"
+    clients: int
+    latency_s: float = 0.0
+
+
+CELLS = (
+    Cell("4kb_c1", "4kb", 1),
+    Cell("4kb_c16", "4kb", 16),
+    Cell("2mb_c1", "2mb", 1),
+    Cell("2mb_c16", "2mb", 16),
+    Cell("lat0.5_c16", "4kb", 16, 0.5),
+    Cell("lat0.5_c128", "4kb", 128, 0.5),
+)
+SSE_LATENCY_S = 3.0
+SSE_CLIENTS = 4
+KEEPALIVE_S = 1.0
+
+# Issue 11's targets: (cell, what, bound) where what is "added_p50_ms" (HTTP over the floor,
+# at most bound), "rps_ratio" (HTTP / floor, at least bound) or "grpc_over_http".
+TARGETS: tuple[tuple[str, str, float], ...] = (
+    ("4kb_c1", "added_p50_ms", 2.0),
+    ("2mb_c1", "added_p50_ms", 8.0),
+    ("4kb_c16", "rps_ratio", 0.6),
+    ("2mb_c16", "rps_ratio", 0.6),
+    ("4kb_c16", "grpc_over_http", 1.0),
+    ("2mb_c16", "grpc_over_http", 1.0),
+    ("lat0.5_c16", "rps_ratio", 0.9),
+    ("lat0.5_c128", "rps_ratio", 0.8),
+)
+STARTUP_TARGET_S = 2.0
+STREAMS_RSS_TARGET_MB = 1024.0
+
+
+def png(image: Image.Image, level: int) -> str:
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=level)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def canned_images() -> dict[str, str]:
+    """Two 1024² PNGs: a flat picture (about 4 KB) and one with photo-like grain (about 2 MB,
+    what a real model returns)."""
+    flat = Image.new("RGB", (1024, 1024), (200, 80, 40))
+    ImageDraw.Draw(flat).ellipse((300, 300, 700, 700), fill=(250, 220, 60))
+    picture = Image.open(io.BytesIO(render(1024, 1024, "a red fox", 7, "png"))).convert("RGB")
+    grain = Image.frombytes("RGB", picture.size, random.Random(7).randbytes(1024 * 1024 * 3))
+    return {"4kb": png(flat, 9), "2mb": png(Image.blend(picture, grain, 0.08), 1)}
+
+
+class LoadGenerator:
+    """bench/load.py in its own process: one JSON command out, one JSON answer back."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.load"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, **command: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the load generator stopped (exit code {self.process.wait()})")
+        return dict(json.loads(line))
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
+
+
+def startup_s(stack: LocalStack) -> float:
+    """A fresh Envoy in front of a ready service: seconds to the first answer through it."""
+    stack.envoy.stop()
     started = time.perf_counter()
-    response = client.post(url, json=body, timeout=120)
-    response.raise_for_status()
-    return time.perf_counter() - started
+    stack.envoy.start()
+    stack.wait_until_serving()
+    return round(time.perf_counter() - started, 3)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def measure(settings: dict[str, Any]) -> dict[str, Any]:
+    images = canned_images()
+    # Envoy's cap on requests in flight to the service must not be what the streams test hits.
+    os.environ.setdefault("UPSTREAM_MAX_REQUESTS", str(settings["streams"] + 1000))
+    # DRAIN_GRACE: the streams still parked on the slow model are not worth waiting for.
+    service_env = {
+        "LOG_LEVEL": "warning",
+        "SSE_KEEPALIVE_INTERVAL": str(KEEPALIVE_S),
+        "DRAIN_GRACE": "1",
+    }
+    stack = LocalStack(
+        ports=Ports.free(),
+        service_env=service_env,
+        service_log=str(settings["out"] / "service.log"),
+    )
+    with stack:
+        assert stack.service is not None and stack.envoy.process is not None
+        where = {"emulator": stack.emulator.url, "http": stack.base_url, "grpc": stack.grpc_target}
+        load = LoadGenerator()
+        try:
+            results: dict[str, Any] = {"startup_s": startup_s(stack)}
+            runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+            for round_index in range(settings["rounds"]):
+                for cell in settings["cells"]:
+                    stack.emulator.canned_image_b64 = images[cell.image]
+                    stack.emulator.latency_s = cell.latency_s
+                    shift = round_index % len(PATHS)
+                    for path in PATHS[shift:] + PATHS[:shift]:
+                        run = load.run(
+                            kind="load",
+                            path=path,
+                            clients=cell.clients,
+                            seconds=settings["seconds"],
+                            **where,
+                        )
+                        runs.setdefault(cell.name, {}).setdefault(path, []).append(run)
+                if not settings["sse"]:
+                    continue
+                stack.emulator.canned_image_b64 = images["4kb"]
+                stack.emulator.latency_s = SSE_LATENCY_S
+                for path in ("http", "grpc"):
+                    run = load.run(kind="sse", path=path, clients=SSE_CLIENTS, **where)
+                    runs.setdefault("sse_3s", {}).setdefault(path, []).append(run)
+            results["cells"] = {
+                name: {path: median_of(path_runs) for path, path_runs in paths.items()}
+                for name, paths in runs.items()
+            }
+            if settings["streams"]:
+                stack.emulator.latency_s = 60.0
+                pids = {"service": stack.service.pid, "envoy": stack.envoy.process.pid}
+                results["streams"] = load.run(
+                    kind="streams",
+                    streams=settings["streams"],
+                    keepalive_s=KEEPALIVE_S,
+                    pids=pids,
+                    **where,
+                )
+            results["rss_mb_after"] = {
+                "service": rss_mb(stack.service.pid),
+                "envoy": rss_mb(stack.envoy.process.pid),
+            }
+        finally:
+            load.close()
+            stack.emulator.latency_s = 0.0  # the drain must not wait for parked calls
+    return results
+
+
+def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its figure and whether it is met."""
+    verdicts = []
+    cells = results["cells"]
+    for cell, what, bound in TARGETS:
+        if cell not in cells:
+            continue
+        floor, http, grpc = (cells[cell][path] for path in PATHS)
+        if what == "added_p50_ms":
+            value, met = http["p50_ms"] - floor["p50_ms"], http["p50_ms"] - floor["p50_ms"] <= bound
+        elif what == "rps_ratio":
+            value, met = http["rps"] / floor["rps"], http["rps"] / floor["rps"] >= bound
+        else:
+            value, met = grpc["rps"] / http["rps"], grpc["rps"] > http["rps"]
+        verdicts.append(
+            {"cell": cell, "target": what, "bound": bound, "value": round(value, 2), "met": met}
+        )
+    verdicts.append(
+        {
+            "cell": "startup",
+            "target": "startup_s",
+            "bound": STARTUP_TARGET_S,
+            "value": results["startup_s"],
+            "met": results["startup_s"] <= STARTUP_TARGET_S,
+        }
+    )
+    if streams := results.get("streams"):
+        met = (
+            streams["rss_total_mb"] < STREAMS_RSS_TARGET_MB
+            and streams["kept_alive"] == streams["streams"]
+        )
+        verdicts.append(
+            {
+                "cell": "streams",
+                "target": "rss_total_mb_and_keepalives",
+                "bound": STREAMS_RSS_TARGET_MB,
+                "value": streams["rss_total_mb"],
+                "met": met,
+            }
+        )
+    return verdicts
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# make bench, {report['when']}, commit {report['commit']}",
+        "",
+        f"{report['machine']['cpus']} CPUs ({report['machine']['cpu']}); "
+        f"{report['settings']['seconds']} s per measurement, "
+        f"{report['settings']['rounds']} rounds, medians; Titan v2 1024², n=1, b64_json.",
+        "",
+        "| cell | floor: req/s, p50, p99 | HTTP (Envoy) | x floor, +p50 ms | gRPC "
+        "| x floor, +p50 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, paths in report["results"]["cells"].items():
+        if "floor" not in paths:
+            continue
+        floor = paths["floor"]
+        row = [name, f"{floor['rps']}, {floor['p50_ms']} ms, {floor['p99_ms']} ms"]
+        for path in ("http", "grpc"):
+            figures = paths[path]
+            row += [
+                f"{figures['rps']}, {figures['p50_ms']} ms, {figures['p99_ms']} ms",
+                f"{figures['rps'] / floor['rps']:.2f}x, +{figures['p50_ms'] - floor['p50_ms']:.1f}",
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    if sse := report["results"]["cells"].get("sse_3s"):
+        lines += [
+            "",
+            f"Streaming, {SSE_LATENCY_S} s model latency, {SSE_CLIENTS} at once, "
+            "one partial image: "
+            + "; ".join(
+                f"{path}: first byte {f['first_byte_ms']} ms, first partial "
+                f"{f['first_partial_ms']} ms"
+                for path, f in sse.items()
+            ),
+        ]
+    if streams := report["results"].get("streams"):
+        lines += [
+            "",
+            f"{streams['streams']} open SSE streams ({streams['opened']} opened, "
+            f"{streams['kept_alive']} saw a keepalive within {2 * KEEPALIVE_S} s): "
+            f"RSS {streams['rss_mb']} MB, total {streams['rss_total_mb']} MB.",
+        ]
+    lines += [
+        "",
+        f"Start-up (fresh Envoy, ready service) to first answer: "
+        f"{report['results']['startup_s']} s.",
+        "",
+        "| target | bound | figure | met |",
+        "|---|---|---|---|",
+    ]
+    for verdict in report["targets"]:
+        lines.append(
+            f"| {verdict['cell']} {verdict['target']} | {verdict['bound']} | "
+            f"{verdict['value']} | {'met' if verdict['met'] else 'missed'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
 
 
 def main() -> None:
-    out = Path(os.environ.get("BENCH_OUT", ".run/bench/results.json"))
-    with LocalStack(ports=Ports.free(), emulator_latency_s=MODEL_LATENCY_S,
-                    service_env={"LOG_LEVEL": "warning"}) as stack:  # fmt: skip
-        url = f"{stack.base_url}/images/generations"
-        small = {"model": "amazon.nova-canvas-v1:0", "prompt": "a red fox", "size": "512x512",
-                 "response_format": "b64_json"}  # fmt: skip
-        with httpx.Client() as client, ThreadPoolExecutor(CONCURRENCY) as pool:
-            post(client, url, small)  # warm-up
-            started = time.perf_counter()
-            latencies = list(pool.map(lambda _: post(client, url, small), range(REQUESTS)))
-            elapsed = time.perf_counter() - started
-            large = dict(small, size="2048x2048", n=5)
-            large_s = post(client, url, large)
-        assert stack.service is not None
-        overhead = [(t - MODEL_LATENCY_S) * 1000 for t in latencies]
-        measured = {
-            "throughput_rps": round(REQUESTS / elapsed, 2),
-            "overhead_p50_ms": round(statistics.median(overhead), 1),
-            "overhead_p95_ms": round(sorted(overhead)[int(len(overhead) * 0.95) - 1], 1),
-            "large_answer_s": round(large_s, 2),
-            "service_rss_mb_after_large": round(rss_mb(stack.service.pid), 1),
-        }
-        results: dict[str, Any] = {
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "setup": {"model_latency_s": MODEL_LATENCY_S, "concurrency": CONCURRENCY,
-                      "requests": REQUESTS, "image": "512x512 png, b64_json"},
-            **measured,
-            "targets": TARGETS,
-            "met": {name: measured[name] <= target for name, target in TARGETS.items()},
-        }  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    chosen = [name for name in os.environ.get("BENCH_CELLS", "").split(",") if name]
+    settings: dict[str, Any] = {
+        "seconds": float(os.environ.get("BENCH_SECONDS", "4")),
+        "rounds": int(os.environ.get("BENCH_ROUNDS", "2")),
+        "streams": int(os.environ.get("BENCH_STREAMS", "1000")),
+        "out": Path(os.environ.get("BENCH_OUT", ".run/bench")),
+        "cells": [cell for cell in CELLS if not chosen or cell.name in chosen],
+        "sse": not chosen or "sse_3s" in chosen,
+    }
+    settings["out"].mkdir(parents=True, exist_ok=True)
+    results = measure(settings)
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": cpu_model(),
+            "python": platform.python_version(),
+        },
+        "settings": settings
+        | {"cells": [cell.name for cell in settings["cells"]], "out": str(settings["out"])},
+        "results": results,
+        "targets": judge(results),
+    }
+    out = settings["out"]
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(report))
+    print(markdown(report))
 
 
 if __name__ == "__main__":

@@ -144,6 +144,8 @@ class BedrockEmulator:
     """A local Bedrock (runtime and model catalog) on a background thread.
 
     ``latency_s`` delays every InvokeModel call, on top of injected latency faults.
+    ``canned_image_b64``, when set, is the base64 picture of every generation (not of edits):
+    `make bench` chooses its payload size (a 4 KB or a 2 MB PNG) and keeps drawing off the clock.
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class BedrockEmulator:
         self.port = port  # the bound port once started (port 0 picks a free one)
         self.latency_s = latency_s
         self.region = region  # for ARNs when a request carries no SigV4 credential scope
+        self.canned_image_b64: str | None = None
         self.calls = CallLog()
         self.faults = FaultPlan()
         self._in_flight = 0
@@ -509,7 +512,8 @@ def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) ->
         work = validate_body(model, body)
     if decision.failure in MODEL_ERRORS:
         raise error_for(decision.failure, model.model_id)
-    payload = _model_output(model, work, decision.failure)
+    canned = emulator.canned_image_b64 if isinstance(work, Generation) else None
+    payload = _model_output(model, work, decision.failure, canned)
     headers = {
         "X-Amzn-Bedrock-Invocation-Latency": str(
             round((time.monotonic() - call.started_at) * 1000)
@@ -525,7 +529,9 @@ def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) ->
     return response
 
 
-def _model_output(model: ImageModel, work: Generation | EditJob, outcome: str | None) -> object:
+def _model_output(
+    model: ImageModel, work: Generation | EditJob, outcome: str | None, canned_b64: str | None
+) -> object:
     """The success body of the model's family, or its in-band filter/inference outcome."""
     if isinstance(model.rules, CanvasRules):
         if outcome == "filter":
@@ -536,7 +542,7 @@ def _model_output(model: ImageModel, work: Generation | EditJob, outcome: str | 
             return {"images": [], "error": "The model could not generate an image."}
         # Without a seed, each call is distinct; each image of a call gets its own seed.
         seed = secrets.randbelow(model.rules.seed_max) if work.seed is None else work.seed
-        images = [_b64_image(work, seed + index) for index in range(work.count)]
+        images = [canned_b64 or _b64_image(work, seed + index) for index in range(work.count)]
         return {"images": images, "error": None}
     seed = work.seed or 1 + secrets.randbelow(model.rules.seed_max)
     if outcome is not None:
@@ -545,7 +551,8 @@ def _model_output(model: ImageModel, work: Generation | EditJob, outcome: str | 
             "finish_reasons": [_STABILITY_FINISH_REASONS[outcome]],
             "images": [],
         }
-    return {"seeds": [seed], "finish_reasons": [None], "images": [_b64_image(work, seed)]}
+    image = canned_b64 or _b64_image(work, seed)
+    return {"seeds": [seed], "finish_reasons": [None], "images": [image]}
 
 
 def _b64_image(work: Generation | EditJob, seed: int) -> str:
