@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from service.auth import check_model, hash_key
 from service.catalog import ModelCatalog
 from service.config import ConfigError, Settings
 from service.errors import ApiError
+from service.interceptors import CallRecord, observe
+from service.mcp import tool_definition
 from service.models import aliases
 from service.models.aliases import CORE, DEFAULT_ALIASES, INPAINT, SD35, ULTRA, parse_aliases
 from service.models.registry import check_default_params, resolve, resolve_edit
@@ -115,6 +120,35 @@ def test_prices_name_bedrock_models_not_aliases() -> None:
     # Once the alias is gone from the table, the same name is just an unknown model.
     with pytest.raises(ConfigError, match="unknown model 'gpt-image-1'"):
         settings(IMAGE_PRICES='{"gpt-image-1": 0.01}', MODEL_ALIASES="{}")
+
+
+def test_key_allowlists_name_bedrock_models_not_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    entry = {"name": "web", "sha256": hash_key("k"), "models": ["gpt-image-1"]}
+    path.write_text(json.dumps({"keys": [entry]}))
+    with pytest.raises(ConfigError) as info:
+        settings(API_KEYS_FILE=str(path))
+    assert "API_KEYS_FILE" in str(info.value) and "alias" in str(info.value)
+    # A key allowed the model may use it under its OpenAI name: admission checks the model run.
+    path.write_text(json.dumps({"keys": [entry | {"models": [CORE]}]}))
+    [key] = settings(API_KEYS_FILE=str(path)).api_keys
+    check_model(key, resolve("gpt-image-1").spec.model_id)
+    with pytest.raises(ApiError):
+        check_model(key, resolve("gpt-image-2").spec.model_id)  # Ultra
+
+
+def test_mcp_tool_offers_the_aliases() -> None:
+    models = tool_definition()["inputSchema"]["properties"]["model"]["enum"]
+    assert CORE in models and "gpt-image-1" in models and "dall-e-3" in models
+
+
+def test_access_log_line_names_the_alias_and_the_model(caplog: pytest.LogCaptureFixture) -> None:
+    record = CallRecord("/imagegen.v1.ImageGeneration/GenerateHttp", model=CORE,
+                        alias="gpt-image-1")  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        observe(record)
+    fields = caplog.records[-1].fields  # type: ignore[attr-defined]
+    assert (fields["model"], fields["alias"]) == (CORE, "gpt-image-1")
 
 
 def test_default_params_keyed_by_alias_must_fit_every_model_it_names(table: None) -> None:
