@@ -9,6 +9,7 @@ key's name) and, as in OpenAI's costs API, `amount: {"value": USD, "currency": "
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,9 @@ from service.errors import invalid_param
 from service.ledger import UsageRow
 
 DAY_S = 86400
+# The last second a datetime holds (9999-12-31T23:59:59Z): later times are a 400, not a crash.
+LATEST_TIME = 253402300799
+_PAGE = re.compile(r"[0-9]{1,12}")
 GROUPS = ("api_key_id", "model", "size")
 _ROW_FIELD = {"api_key_id": "key", "model": "model", "size": "size"}
 
@@ -42,18 +46,23 @@ def days_of(request: pb.UsageRequest, now: float | None = None) -> tuple[list[dt
             raise invalid_param("group_by", f"group_by must be any of {', '.join(GROUPS)}.")
     if not 0 <= request.limit <= 31:
         raise invalid_param("limit", "'limit' must be between 1 and 31.")
+    for name in ("start_time", "end_time"):
+        if not 0 <= getattr(request, name) <= LATEST_TIME:
+            raise invalid_param(name, f"'{name}' must be Unix seconds up to {LATEST_TIME}.")
     end = request.end_time or int(now if now is not None else time.time())
     start = request.start_time
     if request.page:
-        if not request.page.isdigit():
+        if not _PAGE.fullmatch(request.page) or int(request.page) > LATEST_TIME:
             raise invalid_param("page", "'page' must be the next_page of a previous answer.")
         start = int(request.page)
     if end <= start:
         return [], False
+    # Only this page's days are built: a range of millennia costs no more than a week.
     first, last = _day(start), _day(end - 1)
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    count = (last - first).days + 1
     limit = request.limit or 7
-    return days[:limit], len(days) > limit
+    days = [first + dt.timedelta(days=i) for i in range(min(count, limit))]
+    return days, count > limit
 
 
 def report(request: pb.UsageRequest, days: list[dt.date], has_more: bool,

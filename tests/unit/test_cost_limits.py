@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,25 @@ def test_usage_report_buckets() -> None:
     assert page["next_page"] == str(start + 2 * 86400)
     with pytest.raises(ApiError):
         days_of(pb.UsageRequest())
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "param"),
+    [
+        ({"start_time": 1, "end_time": 9007199254740993}, "end_time"),
+        ({"start_time": 9007199254740993}, "start_time"),
+        ({"start_time": 1, "page": "\u00b2"}, "page"),
+        ({"start_time": 1, "page": "9" * 13}, "page"),
+    ],
+)
+def test_usage_report_far_times_are_400s(request_fields: dict[str, Any], param: str) -> None:
+    """Found by schemathesis: these overflowed datetime (a 500) before."""
+    with pytest.raises(ApiError) as raised:
+        days_of(pb.UsageRequest(**request_fields))
+    assert raised.value.param == param
+
+
+def test_usage_report_of_eight_millennia_builds_one_page() -> None:
+    """A range up to year 9999 once built ~2.9 million dates on the event loop."""
+    days, more = days_of(pb.UsageRequest(start_time=1, end_time=253402300799, limit=3))
+    assert [d.isoformat() for d in days] == ["1970-01-01", "1970-01-02", "1970-01-03"] and more
