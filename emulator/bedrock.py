@@ -90,6 +90,7 @@ class Call:
 
     model_id: str  # URL-decoded, as sent
     operation: str
+    region: str  # the region the call was addressed to (its SigV4 credential scope)
     headers: dict[str, str]  # lower-case names
     body: dict[str, object] | None  # parsed JSON object, None if the body was not one
     attempt: int  # from amz-sdk-request
@@ -365,6 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         call = Call(
             model_id=model_id,
             operation="InvokeModelWithResponseStream" if stream else "InvokeModel",
+            region=self._region(),
             headers=headers,
             body=body if isinstance(body, dict) else None,
             attempt=attempt_number(headers.get("amz-sdk-request")),

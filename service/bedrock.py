@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +34,12 @@ from botocore.exceptions import (
 )
 
 from service import metrics
+from service.catalog import ModelCatalog
 from service.config import Settings
 from service.errors import ApiError
 from service.interceptors import current_call, record_bedrock_request_id
 from service.models.registry import base_model_id
+from service.regions import RegionRouter
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ RETRY_HINT = "This is usually temporary: retry the request."
 BedrockOptions = Mapping[str, str]
 
 
-def map_client_error(error: ClientError, model: str) -> ApiError:
+def map_client_error(error: ClientError, model: str, region: str) -> ApiError:
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "") or str(error)
     if code == "ValidationException" and CONTENT_FILTER_MARK in message:
@@ -68,7 +71,10 @@ def map_client_error(error: ClientError, model: str) -> ApiError:
     status, openai_code = ERROR_TABLE.get(code, (502, "upstream_error"))
     if status == 404:
         return ApiError(
-            404, f"Bedrock cannot find model '{model}': {message}", param="model", code=openai_code
+            404,
+            f"Bedrock in {region} cannot find model '{model}': {message}",
+            param="model",
+            code=openai_code,
         )
     text = f"Bedrock {code or 'error'}: {message}"
     if status >= 500 and "try" not in message.lower():  # Bedrock's own words may not say so
@@ -92,39 +98,57 @@ class Bedrock:
             "retries": {"mode": "standard", "total_max_attempts": settings.bedrock_max_attempts},
         }
         self._settings = settings
+        self.router = RegionRouter(settings.aws_region, settings.bedrock_model_regions)
         self._runtime_config = AioConfig(**options)
-        self._runtime: Any = None  # the aiobotocore client, once made
-        self._runtime_exit: Any = None
+        self._control_config = Config(**options)
+        # One client per region in use, each made on first use (the aiobotocore ones on the
+        # loop that uses them: aiohttp sessions belong to one loop).
+        self._runtime: dict[str, Any] = {}
+        self._runtime_exits: list[Any] = []
         self._runtime_lock = asyncio.Lock()
-        session = boto3.session.Session()
-        self._control = session.client(
-            "bedrock", config=Config(**options), **settings.aws_client_args()
-        )
+        self._control: dict[str, Any] = {}
+        self._control_lock = threading.Lock()
+        self._session = boto3.session.Session()
         # The models API runs on threads of its own: GET /v1/models never waits behind the
         # image work (decoding, previews, uploads) queued on asyncio's default executor.
-        self._control_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bedrock-models")
-        self.endpoint_url = self._resolve_endpoint(session)
+        self._control_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bedrock-models")
+        self.endpoint_url = self._resolve_endpoint()
+        self.catalog = ModelCatalog(self.list_image_models, self.router)
+        log.info("Bedrock regions by model: %s", self.router.describe())
 
-    def _resolve_endpoint(self, session: boto3.session.Session) -> str:
-        """Where InvokeModel goes (for the start-up log), as botocore resolves it."""
-        probe = session.client("bedrock-runtime", **self._settings.aws_client_args())
+    def _client_args(self, region: str) -> dict[str, str]:
+        return self._settings.aws_client_args() | {"region_name": region}
+
+    def _resolve_endpoint(self) -> str:
+        """Where InvokeModel goes in AWS_REGION (for the start-up log), as botocore resolves it."""
+        probe = self._session.client(
+            "bedrock-runtime", **self._client_args(self._settings.aws_region)
+        )
         try:
             return str(probe.meta.endpoint_url)
         finally:
             probe.close()
 
-    async def _client(self) -> Any:
-        if self._runtime is None:
+    async def _client(self, region: str) -> Any:
+        if region not in self._runtime:
             async with self._runtime_lock:
-                if self._runtime is None:
+                if region not in self._runtime:
                     context = get_session().create_client(
                         "bedrock-runtime",
                         config=self._runtime_config,
-                        **self._settings.aws_client_args(),
+                        **self._client_args(region),
                     )
-                    self._runtime = await context.__aenter__()
-                    self._runtime_exit = context.__aexit__
-        return self._runtime
+                    self._runtime[region] = await context.__aenter__()
+                    self._runtime_exits.append(context.__aexit__)
+        return self._runtime[region]
+
+    def _control_client(self, region: str) -> Any:
+        with self._control_lock:  # boto3 sessions are not thread-safe
+            if region not in self._control:
+                self._control[region] = self._session.client(
+                    "bedrock", config=self._control_config, **self._client_args(region)
+                )
+            return self._control[region]
 
     async def invoke(
         self, model: str, body: Mapping[str, Any], options: BedrockOptions
@@ -150,7 +174,8 @@ class Bedrock:
     async def _invoke(
         self, model: str, body: Mapping[str, Any], options: BedrockOptions
     ) -> dict[str, Any]:
-        client = await self._client()
+        region = self.router.region_for(model)
+        client = await self._client(region)
         try:
             response = await client.invoke_model(
                 modelId=model,
@@ -164,7 +189,7 @@ class Bedrock:
                 payload = orjson.loads(await stream.read())
         except ClientError as exc:
             record_bedrock_request_id(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
-            raise map_client_error(exc, model) from exc
+            raise map_client_error(exc, model, region) from exc
         # The client is told what happened; where (the endpoint URL in botocore's message)
         # goes to the log with the request id.
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
@@ -186,19 +211,23 @@ class Bedrock:
             raise ApiError(502, "Bedrock returned an unexpected answer.", code="upstream_error")
         return payload
 
-    async def list_image_models(self) -> list[dict[str, Any]]:
-        """ListFoundationModels for image output: the region's model summaries."""
+    async def list_image_models(self, region: str) -> list[dict[str, Any]]:
+        """ListFoundationModels for image output: the model summaries of one region."""
         loop = asyncio.get_running_loop()
         call = contextvars.copy_context()  # request id for the log, as to_thread would
-        return await loop.run_in_executor(self._control_pool, call.run, self._list_image_models)
+        return await loop.run_in_executor(
+            self._control_pool, call.run, self._list_image_models, region
+        )
 
-    def _list_image_models(self) -> list[dict[str, Any]]:
+    def _list_image_models(self, region: str) -> list[dict[str, Any]]:
         try:
-            summaries = self._control.list_foundation_models(byOutputModality="IMAGE")
+            summaries = self._control_client(region).list_foundation_models(
+                byOutputModality="IMAGE"
+            )
         except ClientError as exc:
-            raise map_client_error(exc, "") from exc
+            raise map_client_error(exc, "", region) from exc
         except BotoCoreError as exc:
-            _log_failure("ListFoundationModels", exc)
+            _log_failure(f"ListFoundationModels in {region}", exc)
             raise ApiError(
                 503, "Bedrock is unreachable; retry later.", code="upstream_error"
             ) from exc
@@ -206,11 +235,15 @@ class Bedrock:
 
     async def close(self) -> None:
         """Closes the connections; calls still running fail (the server has stopped them)."""
-        if self._runtime_exit is not None:
-            exit_client, self._runtime, self._runtime_exit = self._runtime_exit, None, None
+        exits, self._runtime_exits = self._runtime_exits, []
+        self._runtime.clear()
+        for exit_client in exits:
             await exit_client(None, None, None)
         self._control_pool.shutdown(wait=False, cancel_futures=True)
-        self._control.close()
+        with self._control_lock:
+            for control in self._control.values():
+                control.close()
+            self._control.clear()
 
 
 def _log_failure(what: str, exc: Exception) -> None:

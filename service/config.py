@@ -156,6 +156,45 @@ def _prices(env: Mapping[str, str], aliases: Mapping[str, Alias]) -> Mapping[str
         raise ConfigError(f"IMAGE_PRICES: {exc}") from None
 
 
+def aws_regions() -> frozenset[str]:
+    """The regions botocore knows Bedrock in, every partition."""
+    import boto3  # here: only start-up needs it
+
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("bedrock", partition_name=partition)
+    )
+
+
+def _model_regions(env: Mapping[str, str], aliases: Mapping[str, Alias]) -> Mapping[str, str]:
+    """BEDROCK_MODEL_REGIONS: {"<model id>": "<region>"}, overriding where a model is called."""
+    raw = env.get("BEDROCK_MODEL_REGIONS", "").strip()
+    if not raw:
+        return MappingProxyType({})
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"BEDROCK_MODEL_REGIONS is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError('BEDROCK_MODEL_REGIONS must be a JSON object: {"<model id>": "<region>"}')
+    known_regions = aws_regions()
+    routes: dict[str, str] = {}
+    for name, region in parsed.items():
+        try:
+            model_id = _known_model(name, aliases)
+        except ValueError as exc:
+            raise ConfigError(f"BEDROCK_MODEL_REGIONS: {exc}") from None
+        if not isinstance(region, str) or region not in known_regions:
+            raise ConfigError(
+                f"BEDROCK_MODEL_REGIONS[{name!r}]: {region!r} is not a Bedrock region "
+                f"(known: {', '.join(sorted(known_regions))})"
+            )
+        routes[model_id] = region
+    return MappingProxyType(routes)
+
+
 def _tracing(env: Mapping[str, str]) -> bool:
     if env.get("OTEL_TRACES_EXPORTER", "").strip():
         _choice(env, "OTEL_TRACES_EXPORTER", "otlp", EXPORTERS)
@@ -199,6 +238,8 @@ class Settings:
     metrics_port: int = 9464  # 0 turns the metrics endpoint off
     backend: str = "emulator"  # "emulator" (local stand-in) or "aws"
     aws_region: str = "us-east-1"
+    # Model id -> region it is called in, over the model tables (service/regions.py).
+    bedrock_model_regions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     bedrock_max_concurrency: int = 256
     bedrock_calls_per_request: int = 4
     bedrock_connect_timeout_s: float = 10.0
@@ -270,6 +311,7 @@ class Settings:
             metrics_port=_int(env, "METRICS_PORT", 9464, 0, 65535),
             backend=backend,
             aws_region=region,
+            bedrock_model_regions=_model_regions(env, model_aliases),
             bedrock_max_concurrency=_int(env, "BEDROCK_MAX_CONCURRENCY", 256, 1, 4096),
             bedrock_calls_per_request=_int(env, "BEDROCK_CALLS_PER_REQUEST", 4, 1, 10),
             bedrock_connect_timeout_s=_float(env, "BEDROCK_CONNECT_TIMEOUT", 10.0, 0.1, 600),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -240,10 +241,17 @@ def _model_object(entry: ModelEntry) -> dict[str, Any]:
         "created": entry.created,
         "owned_by": entry.spec.provider,
         "lifecycle": entry.lifecycle,
+        "legacy_at": _day(entry.legacy_at),
+        "end_of_life_at": _day(entry.end_of_life_at),
+        "region": entry.region,
     }
     if entry.alias:  # an OpenAI model name: the Bedrock model that generates for it
         model["alias_for"] = entry.spec.model_id
     return model
+
+
+def _day(moment: datetime | None) -> str | None:
+    return moment.date().isoformat() if moment else None
 
 
 def model_json(entry: ModelEntry) -> bytes:

@@ -16,7 +16,6 @@ from service import metrics, usage
 from service.admission import Admission
 from service.auth import KeyRing
 from service.bedrock import Bedrock
-from service.catalog import ModelCatalog
 from service.config import GRPC_MAX_METADATA_BYTES, HTTP_BODY_ENVELOPE_BYTES, ConfigError, Settings
 from service.cost import PriceTable
 from service.drain import Drain
@@ -84,9 +83,7 @@ class ImageServer:
             ),
             self.server,
         )
-        pb_grpc.add_ModelsServicer_to_server(
-            ModelsServicer(ModelCatalog(self.bedrock.list_image_models)), self.server
-        )
+        pb_grpc.add_ModelsServicer_to_server(ModelsServicer(self.bedrock.catalog), self.server)
         pb_grpc.add_McpServicer_to_server(McpServicer(pipeline, admission), self.server)
         pb_grpc.add_UsageReportServicer_to_server(UsageReportServicer(ledger), self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio

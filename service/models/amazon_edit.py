@@ -45,9 +45,10 @@ def _options(tasks: tuple[str, ...], max_text: int) -> dict[str, Field]:
 
 def _row(model_id: str, tasks: tuple[str, ...], max_text: int, max_side: int,
          variation_images: int) -> EditSpec:  # fmt: skip
+    generator = (NOVA_MODELS | TITAN_MODELS)[model_id]
     return EditSpec(
         model_id=model_id,
-        name=(NOVA_MODELS | TITAN_MODELS)[model_id].name,
+        name=generator.name,
         provider="Amazon",
         summary=f"{', '.join(tasks)} (task_type); the mask is converted to black = edit",
         prompt="optional",
@@ -59,6 +60,9 @@ def _row(model_id: str, tasks: tuple[str, ...], max_text: int, max_side: int,
         max_prompt_chars=max_text,
         max_images_per_call=5,
         variation=True,
+        regions=generator.regions,
+        # Stability's image services do what these tasks did (README: Migrating from Nova).
+        replaced_by="stability.stable-image-inpaint-v1:0",
     )
 
 

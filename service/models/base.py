@@ -19,6 +19,9 @@ from typing import Any
 from service.errors import ApiError, invalid_param
 
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
+# Source regions of the `us.` cross-region inference profiles (the call is made in one of
+# them; Bedrock routes it among them).
+US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class ModelSpec:
     max_prompt_chars: int
     styles: tuple[str, ...] = ()
     extras: Mapping[str, Field] = field(default_factory=dict)
+    # Where Bedrock serves it (see service/regions.py): the regions it can be called in, the
+    # first used when the service's AWS_REGION is not one of them; empty: any region.
+    regions: tuple[str, ...] = ()
+    # The living model to use instead once Bedrock retires this one (empty: none needed).
+    replaced_by: str = ""
 
 
 def describe(value_kind: type | tuple[type, ...]) -> str:

@@ -89,6 +89,9 @@ class EditSpec:
     variation: bool = False  # serves POST /v1/images/variations
     # Bedrock serves it only through cross-region inference profiles (`us.` ids).
     profile_only: bool = False
+    # Where Bedrock serves it, as ModelSpec.regions; and the living model to use instead.
+    regions: tuple[str, ...] = ()
+    replaced_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ STYLES = (
     "SOFT_DIGITAL_PAINTING",
 )
 TASK_TYPES = ("TEXT_IMAGE", "COLOR_GUIDED_GENERATION")
+# Where Bedrock served it (it reached end of life on 2026-09-30: Bedrock says so when called).
+REGIONS = ("us-east-1", "eu-west-1", "ap-northeast-1")
+REPLACED_BY = "stability.stable-image-core-v1:1"
 
 MODELS = {
     "amazon.nova-canvas-v1:0": ModelSpec(
@@ -42,6 +45,8 @@ MODELS = {
                 "controlStrength": Field(float, low=0.0, high=1.0),
             },
         ),
+        regions=REGIONS,
+        replaced_by=REPLACED_BY,
     ),
 }
 

@@ -59,8 +59,17 @@ _SD35_EXTRAS: dict[str, Field] = {
 }
 
 
+# Bedrock serves Stability's text-to-image models in us-west-2 only, by their bare ids
+# (there is no `us.` profile for them).
+REGIONS = ("us-west-2",)
+
+
 def _stability(
-    model_id: str, name: str, formats: tuple[str, ...], extras: dict[str, Field]
+    model_id: str,
+    name: str,
+    formats: tuple[str, ...],
+    extras: dict[str, Field],
+    replaced_by: str = "",
 ) -> ModelSpec:
     return ModelSpec(
         model_id=model_id,
@@ -71,21 +80,26 @@ def _stability(
         default_size=ASPECT_SIZES["1:1"],
         max_prompt_chars=10_000,
         extras=extras,
+        regions=REGIONS,
+        replaced_by=replaced_by,
     )
 
 
+CORE_1, ULTRA_1 = "stability.stable-image-core-v1:1", "stability.stable-image-ultra-v1:1"
+# (model id, name, the living model that supersedes it)
+_CORE_ULTRA = (
+    ("stability.stable-image-core-v1:0", "Stable Image Core", CORE_1),
+    (CORE_1, "Stable Image Core", ""),
+    ("stability.stable-image-ultra-v1:0", "Stable Image Ultra", ULTRA_1),
+    (ULTRA_1, "Stable Image Ultra", ""),
+)
 MODELS = {
     "stability.sd3-5-large-v1:0": _stability(
         "stability.sd3-5-large-v1:0", "SD3.5 Large", ("png", "jpeg", "webp"), _SD35_EXTRAS
     ),
     **{
-        model_id: _stability(model_id, name, ("png", "jpeg"), _COMMON_EXTRAS)
-        for model_id, name in (
-            ("stability.stable-image-core-v1:0", "Stable Image Core"),
-            ("stability.stable-image-core-v1:1", "Stable Image Core"),
-            ("stability.stable-image-ultra-v1:0", "Stable Image Ultra"),
-            ("stability.stable-image-ultra-v1:1", "Stable Image Ultra"),
-        )
+        model_id: _stability(model_id, name, ("png", "jpeg"), _COMMON_EXTRAS, replaced_by)
+        for model_id, name, replaced_by in _CORE_ULTRA
     },
 }
 

@@ -15,9 +15,16 @@ from typing import Any
 
 from service.edit_images import EditArea, SourceImage
 from service.errors import invalid_param
-from service.models.base import BedrockCall, Field, batch_seeds, split_batches, unsupported_value
+from service.models.base import (
+    US_PROFILE_REGIONS,
+    BedrockCall,
+    Field,
+    batch_seeds,
+    split_batches,
+    unsupported_value,
+)
 from service.models.edit import EditFamily, EditParams, EditSpec, ImageLimits
-from service.models.stability import ASPECT_SIZES, QUALITIES, SEED_MAX, read_answer
+from service.models.stability import ASPECT_SIZES, QUALITIES, REGIONS, SEED_MAX, read_answer
 
 STYLE_PRESETS = (
     "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance",
@@ -67,6 +74,7 @@ def _service(name: str, title: str, summary: str, **row: Any) -> tuple[str, Edit
         summary=summary,
         native_formats=row.pop("native_formats", FORMATS),
         profile_only=True,
+        regions=US_PROFILE_REGIONS,
         **row,
     )
     return model_id, spec
@@ -190,6 +198,7 @@ IMAGE_TO_IMAGE: Mapping[str, EditSpec] = {
         native_formats=FORMATS,
         limits=ImageLimits(max_aspect=None),
         variation=True,
+        regions=REGIONS,
     ),
 }
 

@@ -13,6 +13,9 @@ SIZES: tuple[tuple[int, int], ...] = (
     (320, 704), (1408, 640), (704, 320), (1152, 640), (1173, 640),
 )  # fmt: skip
 
+# Where Bedrock served them (both retired: Bedrock says so when called).
+REGIONS = ("us-east-1", "us-west-2")
+REPLACED_BY = "stability.stable-image-core-v1:1"
 V1_TASKS = ("TEXT_IMAGE",)
 V2_TASKS = ("TEXT_IMAGE", "COLOR_GUIDED_GENERATION")
 V2_CONDITIONING = {
@@ -34,6 +37,8 @@ def _titan(
         default_size=(1024, 1024),
         max_prompt_chars=512,
         extras=amazon_extras(tasks, 512, conditioning),
+        regions=REGIONS,
+        replaced_by=REPLACED_BY,
     )
 
 

@@ -21,6 +21,7 @@ from service.mcp import tool_definition
 from service.models import aliases
 from service.models.aliases import CORE, DEFAULT_ALIASES, INPAINT, SD35, ULTRA, parse_aliases
 from service.models.registry import check_default_params, resolve, resolve_edit
+from service.regions import RegionRouter
 
 EMULATOR = {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "http://127.0.0.1:1"}
 
@@ -161,12 +162,12 @@ def test_default_params_keyed_by_alias_must_fit_every_model_it_names(table: None
 
 
 class _Listing:
-    async def __call__(self) -> list[dict[str, object]]:
+    async def __call__(self, region: str) -> list[dict[str, object]]:
         return [{"modelId": CORE}, {"modelId": SD35}]
 
 
 def test_models_api_lists_aliases_whose_model_bedrock_offers() -> None:
-    catalog = ModelCatalog(_Listing())
+    catalog = ModelCatalog(_Listing(), RegionRouter("us-east-1", {}))
     listing = asyncio.run(catalog.listing())
     named = {entry.alias: entry.spec.model_id for entry in listing if entry.alias}
     # Ultra is not offered here, so gpt-image-1.5 and gpt-image-2 are not listed.
