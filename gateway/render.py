@@ -14,7 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
-from service.config import DEFAULT_MAX_MESSAGE_BYTES, MAX_REQUEST_HEADER_BYTES
+from service.config import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    HTTP_BODY_ENVELOPE_BYTES,
+    MAX_REQUEST_HEADER_BYTES,
+)
 
 GATEWAY_DIR = Path(__file__).resolve().parent
 TEMPLATE = GATEWAY_DIR / "envoy.yaml.tmpl"
@@ -85,6 +89,11 @@ def render(overrides: Mapping[str, str] | None = None) -> str:
     values["HEADER_LIMIT_KB"] = str(MAX_REQUEST_HEADER_BYTES // 1024)
     values["CORS_ORIGIN_MATCHERS"] = origin_matchers(values["CORS_ALLOWED_ORIGINS"])
     check(values)
+    # A body of exactly the limit becomes a larger gRPC message (the HttpBody around it):
+    # the hops after the buffer filter, which enforces the limit, leave room for that.
+    values["GRPC_REQUEST_LIMIT_BYTES"] = str(
+        int(values["BODY_LIMIT_BYTES"]) + HTTP_BODY_ENVELOPE_BYTES
+    )
     return Template(TEMPLATE.read_text()).substitute(values)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.config import DEFAULT_MAX_MESSAGE_BYTES
 from stack.local import LocalStack
 from tests.model_ids import NOVA
 
@@ -70,9 +71,13 @@ def test_control_headers_cannot_break_the_models_list(stack: LocalStack) -> None
     assert response.json()["object"] == "list"
 
 
-def test_headers_below_the_edge_limit_reach_the_service(stack: LocalStack) -> None:
-    """A 10 KB cookie used to exceed gRPC's 8 KiB metadata limit: a bare 429."""
-    response = generate(stack, {"cookie": "a" * 10_000})
+@pytest.mark.parametrize("cookie_bytes", [10_000, 30_000])
+def test_headers_below_the_edge_limit_reach_the_service(
+    stack: LocalStack, cookie_bytes: int
+) -> None:
+    """Such cookies used to meet gRPC's metadata limits: a bare 429, at random past its
+    8 KiB soft limit (the 10 KB cookie of the issue), always past its hard one (30 KB)."""
+    response = generate(stack, {"cookie": "a" * cookie_bytes})
     assert response.status_code == 200, response.text
 
 
@@ -220,3 +225,23 @@ def test_deep_nesting_in_mcp_is_a_jsonrpc_error(stack: LocalStack) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == -32700
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["at-the-limit", "one-byte-over"])
+def test_the_body_limit_is_exact(stack: LocalStack, extra: int) -> None:
+    """A body of exactly GRPC_MAX_MESSAGE_BYTES reaches the service (which names the unknown
+    field); one byte more is Envoy's 413. The limit used to sit a few bytes lower: the gRPC
+    hop had no room for the HttpBody wrapping, so the largest bodies met a bare gRPC error."""
+    head = b'{"model": "%s", "prompt": "x", "pad": "' % NOVA.encode()
+    size = DEFAULT_MAX_MESSAGE_BYTES + extra
+    body = head + b"a" * (size - len(head) - 2) + b'"}'
+    response = httpx.post(
+        f"{stack.base_url}/images/generations",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    if extra:
+        assert_envelope(response, 413, "request_too_large")
+    else:
+        assert assert_envelope(response, 400)["param"] is not None
