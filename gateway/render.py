@@ -23,6 +23,7 @@ from service.config import (
 GATEWAY_DIR = Path(__file__).resolve().parent
 TEMPLATE = GATEWAY_DIR / "envoy.yaml.tmpl"
 EDGE_LUA = GATEWAY_DIR / "edge.lua"
+OPENAPI = GATEWAY_DIR / "openapi.json"
 
 DEFAULTS: Mapping[str, str] = {
     "HTTP_HOST": "127.0.0.1",
@@ -85,6 +86,11 @@ def render(overrides: Mapping[str, str] | None = None) -> str:
     # The Lua filter's source, inlined as a JSON string (valid YAML) so the rendered config
     # stands alone.
     values["EDGE_LUA"] = json.dumps(EDGE_LUA.read_text())
+    # Likewise the OpenAPI document that Envoy serves at GET /openapi.json, and its size (Envoy
+    # caps a direct response's body, 4 KiB unless told).
+    document = OPENAPI.read_text()
+    values["OPENAPI_JSON"] = json.dumps(document)
+    values["OPENAPI_BYTES"] = str(len(document.encode()))
     # Not a setting of its own: the gRPC server's metadata limit is derived from it.
     values["HEADER_LIMIT_KB"] = str(MAX_REQUEST_HEADER_BYTES // 1024)
     values["CORS_ORIGIN_MATCHERS"] = origin_matchers(values["CORS_ALLOWED_ORIGINS"])

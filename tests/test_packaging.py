@@ -16,7 +16,9 @@ import yaml
 from gateway.envoy import envoy_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DATA = ("gateway/envoy.yaml.tmpl", "gateway/edge.lua", "gateway/imagegen.pb")
+PACKAGE_DATA = (
+    "gateway/envoy.yaml.tmpl", "gateway/edge.lua", "gateway/imagegen.pb", "gateway/openapi.json",
+)  # fmt: skip
 
 
 def build_wheel(tmp_path: Path) -> Path:
