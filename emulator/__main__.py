@@ -15,6 +15,7 @@ import threading
 from types import FrameType
 
 from emulator.bedrock import BedrockEmulator
+from emulator.models import LIFECYCLE_MODES
 from emulator.s3 import LocalS3
 
 
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         "--region",
         default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         help="region in ARNs when a request carries no SigV4 scope",
+    )
+    parser.add_argument(
+        "--lifecycle",
+        choices=LIFECYCLE_MODES,
+        default=os.environ.get("EMULATOR_LIFECYCLE", "").strip() or "product-page",
+        help="product-page: every model served; aws-2026-12: as AWS answers today "
+        "(default: $EMULATOR_LIFECYCLE or product-page)",
     )
     parser.add_argument(
         "--s3-port", type=int, help="also run local S3 on this port (0 picks a free port)"
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    emulator = BedrockEmulator(args.host, args.port, args.latency_s, args.region)
+    emulator = BedrockEmulator(args.host, args.port, args.latency_s, args.region, args.lifecycle)
     s3 = None
     if args.s3_port is not None or args.s3_bucket:
         s3 = LocalS3(args.host, args.s3_port or 0, args.s3_bucket or "bedrock-images-local")

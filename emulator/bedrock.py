@@ -43,6 +43,7 @@ from emulator.faults import (
     rule_from_json,
 )
 from emulator.models import (
+    LIFECYCLE_MODES,
     MODELS,
     BedrockError,
     CanvasRules,
@@ -155,7 +156,13 @@ class BedrockEmulator:
         port: int = 0,
         latency_s: float = 0.0,
         region: str = "us-east-1",
+        lifecycle: str = "product-page",
     ) -> None:
+        if lifecycle not in LIFECYCLE_MODES:
+            raise ValueError(
+                f"EMULATOR_LIFECYCLE must be one of {', '.join(LIFECYCLE_MODES)}, got {lifecycle!r}"
+            )
+        self.lifecycle = lifecycle  # "aws-2026-12": answer as AWS does today
         self.host = host
         self.port = port  # the bound port once started (port 0 picks a free one)
         self.latency_s = latency_s
@@ -350,7 +357,9 @@ class _Handler(BaseHTTPRequestHandler):
             case "POST", ["model", model_id, "invoke" | "invoke-with-response-stream" as op]:
                 self._invoke(model_id, op != "invoke", raw_body)
             case "GET", ["foundation-models"]:
-                self._send(_answer(list_foundation_models, url.query, self._region()))
+                self._send(
+                    _answer(list_foundation_models, url.query, self._region(), emulator.lifecycle)
+                )
             case "GET", ["foundation-models", identifier]:
                 self._send(_answer(get_foundation_model, identifier, self._region()))
             case _, ["_emulator", *rest]:
@@ -493,6 +502,8 @@ def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) ->
             "ResourceNotFoundException",
             "Could not resolve the foundation model from the provided model identifier.",
         )
+    if emulator.lifecycle == "aws-2026-12":
+        check_todays_aws(model, call.model_id, call.region)
     if stream:
         raise validation_error(
             f"The model {model.model_id} does not support InvokeModelWithResponseStream; "
@@ -529,6 +540,21 @@ def invoke(emulator: BedrockEmulator, call: Call, body: object, stream: bool) ->
     response = json_response(200, payload, headers)
     response.slow_body_s = decision.slow_body_s
     return response
+
+
+def check_todays_aws(model: ImageModel, named: str, region: str) -> None:
+    """Refuse what Bedrock refuses today: retired models, a model outside its regions, an
+    on-demand model named by a profile id."""
+    if model.lifecycle.retired:
+        raise BedrockError(
+            404,
+            "ResourceNotFoundException",
+            "This model version has reached the end of its life. Please refer to the AWS "
+            "documentation for more details.",
+        )
+    by_profile = named.startswith(("us.", "eu.", "apac.")) or ":inference-profile/" in named
+    if region not in model.regions or (by_profile and not model.profile_only):
+        raise validation_error("The provided model identifier is invalid.")
 
 
 def _model_output(
@@ -575,6 +601,8 @@ _LIST_FILTERS = {
 
 def model_summary(model: ImageModel, region: str) -> dict[str, object]:
     lifecycle: dict[str, object] = {"status": model.lifecycle.status}
+    if model.lifecycle.legacy_since:
+        lifecycle["legacyTime"] = model.lifecycle.legacy_since
     if model.lifecycle.end_of_life:
         lifecycle["endOfLifeTime"] = model.lifecycle.end_of_life
     return {
@@ -592,7 +620,14 @@ def model_summary(model: ImageModel, region: str) -> dict[str, object]:
     }
 
 
-def list_foundation_models(query: str, region: str) -> Response:
+def listed_in(model: ImageModel, region: str, lifecycle_mode: str) -> bool:
+    """Every model everywhere by default; in the aws-2026-12 mode, where AWS lists it."""
+    if lifecycle_mode != "aws-2026-12":
+        return True
+    return model.lifecycle.listed and region in model.regions
+
+
+def list_foundation_models(query: str, region: str, lifecycle_mode: str) -> Response:
     params = {name: values[-1] for name, values in parse_qs(query, keep_blank_values=True).items()}
     for name, allowed in _LIST_FILTERS.items():
         if name in params and params[name] not in allowed:
@@ -611,7 +646,8 @@ def list_foundation_models(query: str, region: str) -> Response:
         model_summary(model, region)
         for model in MODELS.values()
         # Every emulated model outputs IMAGE on demand.
-        if params.get("byOutputModality") in (None, "IMAGE")
+        if listed_in(model, region, lifecycle_mode)
+        and params.get("byOutputModality") in (None, "IMAGE")
         and params.get("byInferenceType") in (None, *(() if model.profile_only else ("ON_DEMAND",)))
         and (customization is None or customization in model.customizations)
         and (provider is None or provider.lower() == model.provider.lower())

@@ -222,6 +222,16 @@ SERVICES: Mapping[str, ServiceRules] = {
 class Lifecycle:
     status: Literal["ACTIVE", "LEGACY"]
     end_of_life: str | None = None  # ISO 8601
+    legacy_since: str | None = None  # ISO 8601
+    # Refused as end of life in the aws-2026-12 mode (the default mode still serves it).
+    retired: bool = False
+    listed: bool = True  # gone from ListFoundationModels in the aws-2026-12 mode when False
+
+
+# EMULATOR_LIFECYCLE: "product-page" serves every model of the product page (reporting each
+# one's real lifecycle); "aws-2026-12" answers as AWS did in December 2026.
+LIFECYCLE_MODES = ("product-page", "aws-2026-12")
+US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
 
 
 @dataclass(frozen=True)
@@ -235,6 +245,8 @@ class ImageModel:
     customizations: tuple[str, ...] = ()
     # Served only through cross-region inference profiles (`us.` ids): a bare id is invalid.
     profile_only: bool = False
+    # Where the aws-2026-12 mode serves it on demand (profile-only models: US_PROFILE_REGIONS).
+    regions: tuple[str, ...] = ("us-west-2",)
 
 
 _NOVA_EDITING = frozenset(
@@ -252,7 +264,13 @@ MODELS: dict[str, ImageModel] = {
             name="Nova Canvas",
             provider="Amazon",
             input_modalities=("TEXT", "IMAGE"),
-            lifecycle=Lifecycle("LEGACY", end_of_life="2026-09-30T00:00:00Z"),
+            lifecycle=Lifecycle(
+                "LEGACY",
+                end_of_life="2026-09-30T00:00:00Z",
+                legacy_since="2026-03-30T00:00:00Z",
+                retired=True,
+            ),
+            regions=("us-east-1", "eu-west-1", "ap-northeast-1"),
             rules=CanvasRules(
                 task_types=frozenset({"TEXT_IMAGE", "COLOR_GUIDED_GENERATION"}),
                 editing_task_types=_NOVA_EDITING,
@@ -269,7 +287,8 @@ MODELS: dict[str, ImageModel] = {
             name="Titan Image G1",
             provider="Amazon",
             input_modalities=("TEXT", "IMAGE"),
-            lifecycle=Lifecycle("ACTIVE"),
+            lifecycle=Lifecycle("LEGACY", retired=True, listed=False),
+            regions=("us-east-1", "us-west-2"),
             customizations=("FINE_TUNING",),
             rules=CanvasRules(
                 task_types=frozenset({"TEXT_IMAGE"}),
@@ -287,7 +306,8 @@ MODELS: dict[str, ImageModel] = {
             name="Titan Image G1 v2",
             provider="Amazon",
             input_modalities=("TEXT", "IMAGE"),
-            lifecycle=Lifecycle("ACTIVE"),
+            lifecycle=Lifecycle("LEGACY", end_of_life="2026-06-30T00:00:00Z", retired=True),
+            regions=("us-east-1", "us-west-2"),
             customizations=("FINE_TUNING",),
             rules=CanvasRules(
                 task_types=frozenset({"TEXT_IMAGE", "COLOR_GUIDED_GENERATION"}),
@@ -368,6 +388,7 @@ MODELS.update(
             lifecycle=Lifecycle("ACTIVE"),
             rules=rules,
             profile_only=True,
+            regions=US_PROFILE_REGIONS,
         )
         for model_id, rules in SERVICES.items()
     }

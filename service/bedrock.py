@@ -34,11 +34,11 @@ from botocore.exceptions import (
 )
 
 from service import metrics
-from service.catalog import ModelCatalog
+from service.catalog import ModelCatalog, ModelEntry
 from service.config import Settings
 from service.errors import ApiError
 from service.interceptors import current_call, record_bedrock_request_id
-from service.models.registry import base_model_id
+from service.models.registry import all_edit_models, all_models, base_model_id
 from service.regions import RegionRouter
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,79 @@ ERROR_TABLE: Mapping[str, tuple[int, str]] = {
 }
 CONTENT_FILTER_MARK = "blocked by our content filters"
 RETRY_HINT = "This is usually temporary: retry the request."
+
+LIFECYCLE_WAIT_S = 5.0  # how long a refusal waits for the model's lifecycle dates
+END_OF_LIFE_MARK = "end of its life"
+INVALID_ID_MARK = "provided model identifier is invalid"
+NOT_ALLOWED_MARK = "operation not allowed"
+
+
+def refusal_kind(code: str, message: str) -> str | None:
+    """retired | invalid_id | not_allowed | access_denied, or None for other errors."""
+    lower = message.lower()
+    if code in ("ResourceNotFoundException", "ValidationException", "AccessDeniedException"):
+        if END_OF_LIFE_MARK in lower or "end of life" in lower:
+            return "retired"
+    if code == "ValidationException" and INVALID_ID_MARK in lower:
+        return "invalid_id"
+    if code == "ValidationException" and NOT_ALLOWED_MARK in lower:
+        return "not_allowed"
+    if code == "AccessDeniedException":
+        return "access_denied"
+    return None
+
+
+def replacement(model: str) -> str:
+    """The living model(s) to use instead of `model`, as a sentence (empty: none known)."""
+    model_id = base_model_id(model)
+    generate = next((s.replaced_by for _, s in all_models() if s.model_id == model_id), "")
+    edit = next((s.replaced_by for _, s in all_edit_models() if s.model_id == model_id), "")
+    if generate and edit and edit != generate:
+        return f" Use {generate} instead (for edits: {edit})."
+    return f" Use {generate or edit} instead." if generate or edit else ""
+
+
+def explain_refusal(
+    kind: str, message: str, model: str, region: str, entry: ModelEntry | None
+) -> ApiError:
+    """The OpenAI error for a model Bedrock will not run: what happened and what to do."""
+    if kind == "retired" or (kind == "invalid_id" and entry is not None and entry.retired):
+        day = entry.end_of_life_at.date().isoformat() if entry and entry.end_of_life_at else ""
+        return ApiError(
+            404,
+            f"The model '{model}' has reached end of life on Bedrock{f' on {day}' if day else ''}"
+            f" and can no longer be called.{replacement(model)}",
+            param="model",
+            code="model_not_found",
+        )
+    if kind == "invalid_id":
+        return ApiError(
+            404,
+            f"Bedrock in {region} does not offer '{model}' under this identifier ({message}). "
+            "Name the model as the models API lists it, or set BEDROCK_MODEL_REGIONS to the "
+            "region that serves it.",
+            param="model",
+            code="model_not_found",
+        )
+    if kind == "not_allowed":
+        return ApiError(
+            403,
+            f"Bedrock in {region} refused '{model}': Operation not allowed. The AWS account has "
+            "no access to this model: its first call subscribes the account through AWS "
+            "Marketplace, which needs the aws-marketplace:Subscribe permission; check model "
+            "access in the Bedrock console.",
+            param="model",
+            code="model_access_denied",
+        )
+    return ApiError(
+        403,
+        f"Bedrock in {region} denied access to '{model}': {message} Allow bedrock:InvokeModel "
+        "on it (for a us. profile: the inference-profile ARN and the foundation-model ARN in "
+        "each of its regions) and enable model access in the Bedrock console.",
+        param="model",
+        code="model_access_denied",
+    )
+
 
 # Keyword names of InvokeModel for the X-Amzn-Bedrock-* options.
 BedrockOptions = Mapping[str, str]
@@ -189,7 +262,7 @@ class Bedrock:
                 payload = orjson.loads(await stream.read())
         except ClientError as exc:
             record_bedrock_request_id(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
-            raise map_client_error(exc, model, region) from exc
+            raise await self._refusal(exc, model, region) from exc
         # The client is told what happened; where (the endpoint URL in botocore's message)
         # goes to the log with the request id.
         except (ConnectTimeoutError, EndpointConnectionError) as exc:
@@ -210,6 +283,24 @@ class Bedrock:
         if not isinstance(payload, dict):
             raise ApiError(502, "Bedrock returned an unexpected answer.", code="upstream_error")
         return payload
+
+    async def _refusal(self, error: ClientError, model: str, region: str) -> ApiError:
+        """Bedrock's refusal explained: retired (with the date Bedrock's listing gives),
+        not offered under this id in this region, or no access; else the error table."""
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "") or str(error)
+        kind = refusal_kind(code, message)
+        if kind is None:
+            return map_client_error(error, model, region)
+        entry = None
+        if kind in ("retired", "invalid_id"):
+            if kind == "retired":
+                self.catalog.refused_as_retired(model)
+            try:  # the date, from ListFoundationModels (cached), if Bedrock answers soon
+                entry = await asyncio.wait_for(self.catalog.lookup(model), LIFECYCLE_WAIT_S)
+            except (ApiError, TimeoutError):
+                entry = None
+        return explain_refusal(kind, message, model, region, entry)
 
     async def list_image_models(self, region: str) -> list[dict[str, Any]]:
         """ListFoundationModels for image output: the model summaries of one region."""

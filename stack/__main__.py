@@ -63,6 +63,7 @@ def main() -> None:
         stack = LocalStack(
             ports=Ports.from_env(),
             emulator_latency_s=latency_from_env(),
+            emulator_lifecycle=os.environ.get("EMULATOR_LIFECYCLE", "").strip() or "product-page",
             backend=backend_from_env(),
         )
     except ValueError as exc:

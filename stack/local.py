@@ -93,6 +93,8 @@ class LocalStack:
     service_env: Mapping[str, str] = field(default_factory=dict)
     with_s3: bool = True
     emulator_latency_s: float = 0.0
+    # EMULATOR_LIFECYCLE: "product-page" (every model served) or "aws-2026-12" (as AWS today).
+    emulator_lifecycle: str = "product-page"
     # "emulator": the local emulator and S3; "aws": real Bedrock (and S3) with the user's
     # credentials, region and bucket, nothing local but the service and Envoy.
     backend: str = "emulator"
@@ -101,7 +103,10 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.emulator = BedrockEmulator(
-            host=HOST, port=self.ports.emulator, latency_s=self.emulator_latency_s
+            host=HOST,
+            port=self.ports.emulator,
+            latency_s=self.emulator_latency_s,
+            lifecycle=self.emulator_lifecycle,
         )
         with_s3 = self.with_s3 and self.backend == "emulator"
         self.s3 = LocalS3(host=HOST, port=self.ports.s3, bucket=BUCKET) if with_s3 else None

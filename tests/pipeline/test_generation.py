@@ -113,7 +113,7 @@ def test_profiles_and_arns_are_invoked_as_named(
     ("kind", "status", "code"),
     [("throttle", 429, "rate_limit_exceeded"), ("model_timeout", 504, "model_timeout"),
      ("unavailable", 503, "service_unavailable"), ("internal", 502, "upstream_error"),
-     ("model_error", 502, "model_error"), ("access_denied", 403, "access_denied"),
+     ("model_error", 502, "model_error"), ("access_denied", 403, "model_access_denied"),
      ("not_found", 404, "model_not_found"), ("filter", 400, "content_policy_violation")],
 )  # fmt: skip
 @pytest.mark.parametrize("model", [NOVA, SD35])

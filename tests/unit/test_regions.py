@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from service.bedrock import explain_refusal, refusal_kind
+from service.catalog import ModelEntry
 from service.config import ConfigError, Settings
 from service.models.registry import all_edit_models, all_models
 from service.regions import RegionRouter
@@ -80,3 +84,48 @@ def test_bad_bedrock_model_regions_stop_start_up_naming_the_entry(raw: str, name
         Settings.from_env(EMULATOR_ENV | {"BEDROCK_MODEL_REGIONS": raw})
     assert "BEDROCK_MODEL_REGIONS" in str(info.value)
     assert named in str(info.value)
+
+
+EOL_TEXT = "This model version has reached the end of its life. Please refer to the AWS docs."
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind"),
+    [
+        ("ResourceNotFoundException", EOL_TEXT, "retired"),
+        ("ValidationException", EOL_TEXT, "retired"),
+        ("ValidationException", "The provided model identifier is invalid.", "invalid_id"),
+        ("ValidationException", "Operation not allowed", "not_allowed"),
+        ("AccessDeniedException", "You don't have access to the model.", "access_denied"),
+        ("ValidationException", "prompt: expected maxLength: 10000", None),
+        ("ThrottlingException", "Too many requests", None),
+    ],
+)
+def test_bedrock_refusals_are_recognised(code: str, message: str, kind: str | None) -> None:
+    assert refusal_kind(code, message) == kind
+
+
+def test_a_retired_model_is_a_404_with_its_date_and_a_living_model() -> None:
+    spec = next(spec for _, spec in all_models() if spec.model_id == NOVA)
+    entry = ModelEntry(spec, "us-east-1", 0, "EOL", None, datetime(2026, 9, 30, tzinfo=UTC))
+    for kind in ("retired", "invalid_id"):  # an invalid id of a model listed as EOL too
+        error = explain_refusal(kind, "x", NOVA, "us-east-1", entry)
+        assert (error.status, error.code, error.param) == (404, "model_not_found", "model")
+        assert "end of life on Bedrock on 2026-09-30" in error.message
+        assert f"Use {CORE_1} instead (for edits: {INPAINT})" in error.message
+    undated = explain_refusal("retired", EOL_TEXT, TITAN_V2, "us-east-1", None)
+    assert "end of life" in undated.message and CORE_1 in undated.message
+
+
+def test_other_refusals_say_what_to_do() -> None:
+    invalid = explain_refusal("invalid_id", "The provided model identifier is invalid.", CORE_1,
+                              "us-east-1", None)  # fmt: skip
+    assert (invalid.status, invalid.code) == (404, "model_not_found")
+    assert "us-east-1" in invalid.message and "BEDROCK_MODEL_REGIONS" in invalid.message
+    for kind in ("not_allowed", "access_denied"):
+        denied = explain_refusal(kind, "Operation not allowed", CORE_1, "us-west-2", None)
+        assert (denied.status, denied.code, denied.error_type) == (
+            403, "model_access_denied", "permission_error"
+        )  # fmt: skip
+    subscribe = explain_refusal("not_allowed", "", CORE_1, "r", None)
+    assert "aws-marketplace:Subscribe" in subscribe.message
