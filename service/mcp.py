@@ -1,9 +1,13 @@
-"""MCP (Model Context Protocol) server offering the tool `openai_image_generation`.
+"""MCP (Model Context Protocol) server offering the tools `openai_image_generation` and
+`openai_image_edit`.
 
 Streamable HTTP transport, handshake era (protocol revisions 2024-11-05 to 2025-11-25),
 stateless: every POST to /mcp carries one JSON-RPC message and gets a JSON answer; there is
 no server-initiated stream, so GET and DELETE are 405. The tool takes the OpenAI Images API
 parameters, goes through the same conversion as the HTTP face and runs the one pipeline.
+The edit tool takes its images as base64 or data URLs, or as URLs of this service's own
+bucket (an image it made earlier), which are read with boto3 from that bucket and nothing
+else: a URL of any other host is refused, never fetched.
 """
 
 from __future__ import annotations
@@ -12,19 +16,31 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from imagegen.v1 import images_pb2 as pb
 from service import __version__
-from service.errors import ApiError
+from service.errors import ApiError, invalid_param
+from service.interceptors import record_error
 from service.models import aliases
-from service.models.registry import all_models
+from service.models.registry import all_edit_models, all_models
+from service.multipart import Limits
+from service.openai_edits import request_from_fields
 from service.openai_http import parse_request
-from service.pipeline import STORAGE_NOTICE, ImageEvent, Plan
-from service.storage import CONTENT_TYPES
+from service.pipeline import MAX_EDIT_IMAGES, STORAGE_NOTICE, ImageEvent, Plan
+from service.storage import (
+    CONTENT_TYPES,
+    StorageUnavailable,
+    StoredImageMissing,
+    StoredImageTooLarge,
+)
 from service.validation import MAX_JSON_DEPTH, check_json_tree
 
 TOOL_NAME = "openai_image_generation"
+EDIT_TOOL_NAME = "openai_image_edit"
+TOOL_NAMES = (TOOL_NAME, EDIT_TOOL_NAME)
+# An image read from the bucket is bounded like one uploaded as a multipart file.
+MAX_FETCH_BYTES = Limits().max_file_bytes
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 SERVER_INFO = {"name": "bedrock-images", "version": __version__}
 
@@ -36,8 +52,17 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600,
 # Runs one request through the pipeline: its plan, the images in request order, and the
 # failure that stopped the rest, if any.
 Generate = Callable[
-    [pb.ImageGenerationRequest], Awaitable[tuple[Plan, list[ImageEvent], ApiError | None]]
+    [pb.ImageGenerationRequest | pb.ImageEditRequest],
+    Awaitable[tuple[Plan, list[ImageEvent], ApiError | None]],
 ]
+
+
+class OwnBucket(Protocol):
+    """The service's image bucket, as the edit tool reads it (`storage.ImageStore`)."""
+
+    def own_key(self, url: str) -> str | None: ...
+
+    async def get(self, key: str, max_bytes: int) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -96,11 +121,85 @@ def tool_definition() -> dict[str, Any]:
     }
 
 
+def edit_tool_definition() -> dict[str, Any]:
+    models = sorted(
+        f"us.{spec.model_id}" if spec.profile_only else spec.model_id
+        for _, spec in all_edit_models()
+    )
+    models += [name for name, alias in aliases.active().items() if "edits" in alias.targets]
+    image = {
+        "type": "string",
+        "description": "Base64 PNG/JPEG/WebP, a data: URL, or the URL (or s3:// address) of "
+        "an image this service made (response_format 'url'); no other URL is fetched.",
+    }
+    return {
+        "name": EDIT_TOOL_NAME,
+        "title": "Edit images with AWS Bedrock",
+        "description": (
+            "Edit an image with an AWS Bedrock model, with the parameters of OpenAI's image "
+            "edits: inpaint (mask: alpha 0 marks the area to change), outpaint, search and "
+            "replace or recolor, erase, remove background, upscale, control sketch/structure, "
+            "style guide/transfer (Stability AI Image Services), SD3.5 Large image-to-image, "
+            "Nova Canvas/Titan INPAINTING, OUTPAINTING, IMAGE_VARIATION, BACKGROUND_REMOVAL. "
+            "Model options go in extra_params."
+        ),
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "image": {
+                    "description": "The image to edit, or a list of them (style transfer: "
+                    "content then style; Nova/Titan variations: up to 5).",
+                    "anyOf": [
+                        image,
+                        {
+                            "type": "array",
+                            "items": image,
+                            "minItems": 1,
+                            "maxItems": MAX_EDIT_IMAGES,
+                        },
+                    ],
+                },
+                "mask": {
+                    **image,
+                    "description": "PNG the size of the first image whose fully transparent "
+                    "pixels (alpha 0) mark the area to edit; base64, data: URL or a URL of "
+                    "this service's bucket.",
+                },
+                "prompt": {"type": "string", "description": "What the edit should produce."},
+                "model": {"type": "string", "enum": models, "description": "Bedrock model id."},
+                "n": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
+                "size": {
+                    "type": "string",
+                    "description": "WIDTHxHEIGHT or 'auto' (most edits keep the input's size).",
+                },
+                "quality": {"type": "string"},
+                "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
+                "output_compression": {"type": "integer", "minimum": 1, "maximum": 100},
+                "response_format": {
+                    "type": "string",
+                    "enum": ["b64_json", "url"],
+                    "default": "b64_json",
+                },
+                "extra_params": {
+                    "type": "object",
+                    "description": 'Model options, e.g. {"search_prompt": "the cat"} for '
+                    'search and replace, {"left": 256} for outpaint, {"grow_mask": 0}, '
+                    '{"strength": 0.4} for SD3.5, {"task_type": "OUTPAINTING"} for Nova.',
+                },
+            },
+            "required": ["image", "model"],
+            "additionalProperties": False,
+        },
+    }
+
+
 def _result(message_id: Any, result: Mapping[str, Any]) -> McpReply:
     return _json(200, {"jsonrpc": "2.0", "id": message_id, "result": result})
 
 
 def _error(status: int, message_id: Any, code: int, message: str) -> McpReply:
+    # Counted as the client's mistake, also when it travels in a 200 JSON-RPC answer.
+    record_error(ApiError(400, message, code="invalid_request"))
     error = {"code": code, "message": message}
     return _json(status, {"jsonrpc": "2.0", "id": message_id, "error": error})
 
@@ -114,6 +213,7 @@ async def handle(
     body: bytes,
     headers: Mapping[str, str],
     generate: Generate,
+    bucket: OwnBucket | None = None,
 ) -> McpReply:
     """Answer one HTTP request to the MCP endpoint (keys and Origin were checked by the
     interceptor: DNS-rebinding protection is `interceptors.Gate`)."""
@@ -143,10 +243,12 @@ async def handle(
     if "id" not in message or "method" not in message:
         return McpReply(202)  # a notification or a response: accepted, nothing to answer
     return await _dispatch(message["id"], message["method"], message.get("params") or {},
-                           generate)  # fmt: skip
+                           generate, bucket)  # fmt: skip
 
 
-async def _dispatch(message_id: Any, method: str, params: Any, generate: Generate) -> McpReply:
+async def _dispatch(
+    message_id: Any, method: str, params: Any, generate: Generate, bucket: OwnBucket | None
+) -> McpReply:
     if method == "initialize":
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
         version = requested if requested in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[-1]
@@ -158,39 +260,104 @@ async def _dispatch(message_id: Any, method: str, params: Any, generate: Generat
     if method == "ping":
         return _result(message_id, {})
     if method == "tools/list":
-        return _result(message_id, {"tools": [tool_definition()]})
+        return _result(message_id, {"tools": [tool_definition(), edit_tool_definition()]})
     if method == "tools/call":
-        if not isinstance(params, dict) or params.get("name") != TOOL_NAME:
-            return _error(200, message_id, INVALID_PARAMS, f"Unknown tool; this server offers "
-                          f"'{TOOL_NAME}'.")  # fmt: skip
+        name = params.get("name") if isinstance(params, dict) else None
+        if name not in TOOL_NAMES:
+            return _error(200, message_id, INVALID_PARAMS, "Unknown tool; this server offers "
+                          f"{', '.join(repr(tool) for tool in TOOL_NAMES)}.")  # fmt: skip
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             return _error(200, message_id, INVALID_PARAMS, "Tool arguments must be an object.")
+        if name == EDIT_TOOL_NAME:
+            return _result(message_id, await call_edit_tool(arguments, generate, bucket))
         return _result(message_id, await call_tool(arguments, generate))
     return _error(200, message_id, METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
 async def call_tool(arguments: Mapping[str, Any], generate: Generate) -> dict[str, Any]:
-    """Run the tool; failures are tool results with isError, as MCP asks."""
-    fields = {key: value for key, value in arguments.items() if key != "extra_params"}
-    extras = arguments.get("extra_params") or {}
-    if not isinstance(extras, dict):
-        return _tool_error("'extra_params' must be an object.")
-    fields = {"response_format": "b64_json", **extras, **fields, "stream": False}
+    """Run the generation tool; failures are tool results with isError, as MCP asks."""
     try:
+        fields = _fields(arguments)
         request = parse_request(json.dumps(fields).encode(), {})
         plan, images, failure = await generate(request)
     except ApiError as exc:
-        return _tool_error(exc.message + (f" (parameter: {exc.param})" if exc.param else ""))
+        return _tool_error(exc)
+    return _content("Generated", plan, images, failure)
+
+
+async def call_edit_tool(
+    arguments: Mapping[str, Any], generate: Generate, bucket: OwnBucket | None
+) -> dict[str, Any]:
+    """Run the edit tool: images from the arguments or the service's own bucket."""
+    try:
+        fields = _fields(arguments)
+        for name in ("image", "mask"):
+            if name in fields:
+                fields[name] = await _images(fields[name], name, bucket)
+        # Decoding megabytes of base64 is CPU work: off the event loop.
+        request = await asyncio.to_thread(request_from_fields, fields, False)
+        plan, images, failure = await generate(request)
+    except ApiError as exc:
+        return _tool_error(exc)
+    return _content("Edited", plan, images, failure)
+
+
+def _fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The tool's arguments as one OpenAI body: named arguments win over extra_params."""
+    extras = arguments.get("extra_params") or {}
+    if not isinstance(extras, dict):
+        raise invalid_param("extra_params", "'extra_params' must be an object.")
+    named = {key: value for key, value in arguments.items() if key != "extra_params"}
+    return {"response_format": "b64_json", **extras, **named, "stream": False}
+
+
+async def _images(value: Any, name: str, bucket: OwnBucket | None) -> Any:
+    """`value` with every URL of the service's bucket replaced by the image's bytes."""
+    if isinstance(value, list):
+        if len(value) == 1:
+            return [await _image(value[0], name, bucket)]
+        return [await _image(item, f"{name}[{index}]", bucket) for index, item in enumerate(value)]
+    return await _image(value, name, bucket)
+
+
+async def _image(value: Any, where: str, bucket: OwnBucket | None) -> Any:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://", "s3://")):
+        return value  # base64 or a data: URL, decoded (and checked) by the edit conversion
+    key = bucket.own_key(value) if bucket else None
+    if bucket is None or key is None:
+        raise invalid_param(
+            where,
+            f"'{where}' is a URL that is not an image of this service's bucket; send the image "
+            "as base64 or a data: URL, or a URL this service returned.",
+            code="invalid_image_url",
+        )
+    try:
+        return await bucket.get(key, MAX_FETCH_BYTES)
+    except StoredImageMissing:
+        raise invalid_param(
+            where, f"'{where}' names no stored image (it was deleted or never existed)."
+        ) from None
+    except StoredImageTooLarge:
+        raise ApiError(413, f"'{where}' is larger than {MAX_FETCH_BYTES} bytes.",
+                       param=where, code="image_too_large") from None  # fmt: skip
+    except StorageUnavailable:
+        raise ApiError(503, f"'{where}' could not be read from storage; retry later.",
+                       param=where, code="storage_unavailable") from None  # fmt: skip
+
+
+def _content(
+    verb: str, plan: Plan, images: list[ImageEvent], failure: ApiError | None
+) -> dict[str, Any]:
     width, height = plan.size
     content: list[dict[str, Any]] = [{
         "type": "text",
-        "text": f"Generated {len(images)} image(s) with {plan.model.spec.model_id}, "
+        "text": f"{verb} {len(images)} image(s) with {plan.model.spec.model_id}, "
                 f"{width}x{height} {plan.common.output_format}.",
     }]  # fmt: skip
     if failure is not None:
         content.append({"type": "text", "text": f"{plan.common.n - len(images)} image(s) "
-                        f"could not be generated: {failure.message}"})  # fmt: skip
+                        f"could not be made: {failure.message}"})  # fmt: skip
     if any(image.notice for image in images):
         content.append({"type": "text", "text": STORAGE_NOTICE})
     for image in images:
@@ -205,5 +372,7 @@ async def call_tool(arguments: Mapping[str, Any], generate: Generate) -> dict[st
     return {"content": content, "isError": False}
 
 
-def _tool_error(message: str) -> dict[str, Any]:
+def _tool_error(exc: ApiError) -> dict[str, Any]:
+    record_error(exc)  # a tool error inside a 200 JSON-RPC answer still counts as an error
+    message = exc.message + (f" (parameter: {exc.param})" if exc.param else "")
     return {"content": [{"type": "text", "text": message}], "isError": True}

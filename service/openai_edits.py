@@ -100,6 +100,18 @@ def _from_json(request: pb.ImageEditRequest, body: bytes) -> None:
         ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
+    _from_fields(request, data)
+
+
+def request_from_fields(data: Mapping[str, Any], variation: bool) -> pb.ImageEditRequest:
+    """The typed request from already-parsed JSON fields (the MCP tool's arguments); images
+    may also be given as bytes, already fetched."""
+    request = pb.ImageEditRequest(variation=variation)
+    _from_fields(request, data)
+    return request
+
+
+def _from_fields(request: pb.ImageEditRequest, data: Mapping[str, Any]) -> None:
     extras: dict[str, Any] = {}
     for key, value in data.items():
         if value is None:
@@ -123,6 +135,8 @@ def _from_json(request: pb.ImageEditRequest, body: bytes) -> None:
 
 def _json_image(value: Any, where: str) -> bytes:
     """An image given in JSON: base64, a data URL, or {"image_url": ...} / {"b64_json": ...}."""
+    if isinstance(value, bytes):
+        return value
     if isinstance(value, dict):
         value = value.get("image_url", value.get("b64_json"))
         if isinstance(value, dict):  # {"image_url": {"url": ...}}, as in chat messages

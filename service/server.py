@@ -84,7 +84,7 @@ class ImageServer:
             self.server,
         )
         pb_grpc.add_ModelsServicer_to_server(ModelsServicer(self.bedrock.catalog), self.server)
-        pb_grpc.add_McpServicer_to_server(McpServicer(pipeline, admission), self.server)
+        pb_grpc.add_McpServicer_to_server(McpServicer(pipeline, admission, store), self.server)
         pb_grpc.add_UsageReportServicer_to_server(UsageReportServicer(ledger), self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

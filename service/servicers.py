@@ -275,30 +275,33 @@ class ModelsServicer(pb_grpc.ModelsServicer):
 
 
 class McpServicer(pb_grpc.McpServicer):
-    """POST/GET/DELETE /mcp: the MCP tool `openai_image_generation` over the pipeline."""
+    """POST/GET/DELETE /mcp: the MCP tools `openai_image_generation` and `openai_image_edit`
+    over the pipeline."""
 
-    def __init__(self, pipeline: Pipeline, admission: Admission) -> None:
+    def __init__(
+        self, pipeline: Pipeline, admission: Admission, bucket: mcp.OwnBucket | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._admission = admission
+        self._bucket = bucket
 
     async def McpHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         method = headers.get("x-envoy-original-method", "POST")
-        reply = await mcp.handle(method, request.data, headers, self._generate)
+        reply = await mcp.handle(method, request.data, headers, self._generate, self._bucket)
         answer = http_answer(context, reply.status, reply.content_type, reply.body, reply.headers)
         async for message in answer:
             yield message
 
     async def _generate(
-        self, request: pb.ImageGenerationRequest
+        self, request: pb.ImageGenerationRequest | pb.ImageEditRequest
     ) -> tuple[Plan, list[ImageEvent], ApiError | None]:
-        try:
+        if isinstance(request, pb.ImageEditRequest):
+            plan = await self._pipeline.prepare_edit(request)
+        else:
             plan = self._pipeline.prepare(request)
-            await self._admission.admit(plan)
-            images, failure = await self._pipeline.collect(plan)
-        except ApiError as exc:
-            record_error(exc)  # a tool error inside a 200 JSON-RPC answer
-            raise
+        await self._admission.admit(plan)
+        images, failure = await self._pipeline.collect(plan)
         if failure is not None:
             record_error(failure)
         return plan, images, failure

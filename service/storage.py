@@ -20,6 +20,7 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
 
 import boto3
 from botocore.config import Config
@@ -46,10 +47,19 @@ REGION_PROBE_CONFIG = Config(
 )
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+KEY_PREFIX = "images/"  # every key this service writes starts so
 
 
 class StorageUnavailable(Exception):
-    """The image could not be stored after the bounded retries."""
+    """The image could not be stored (or read back) after the bounded retries."""
+
+
+class StoredImageMissing(Exception):
+    """No object under that key (never written, or deleted by a lifecycle rule)."""
+
+
+class StoredImageTooLarge(Exception):
+    """The object is larger than the caller's bound."""
 
 
 class ImageStore:
@@ -76,6 +86,7 @@ class ImageStore:
             raise ConfigError(
                 f"S3 settings (AWS_S3_ACCELERATE, AWS_ENDPOINT_URL_S3): {exc}"
             ) from None
+        self._url_prefixes = self._own_url_prefixes()
 
     async def put(self, data: bytes, output_format: str) -> str:
         """Upload one image and return a presigned URL to it (or raise StorageUnavailable)."""
@@ -98,6 +109,60 @@ class ImageStore:
                 call.request_id if call else "-", self.bucket, key, UPLOAD_ATTEMPTS, exc,
             )  # fmt: skip
             raise StorageUnavailable from exc
+
+    def own_key(self, url: str) -> str | None:
+        """The key of an image of this service's bucket that `url` names, else None.
+
+        Accepted: `s3://BUCKET/images/...` and URLs of the form this service hands out
+        (presigned or not; the query is ignored). The URL is only compared, never fetched:
+        a caller cannot make the service contact another host.
+        """
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() == "s3":
+            key = unquote(parts.path.removeprefix("/"))
+            owned = parts.netloc == self.bucket
+        else:
+            address = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+            prefix = next((p for p in self._url_prefixes if address.startswith(p)), None)
+            owned = prefix is not None
+            key = unquote(address[len(prefix) :]) if prefix is not None else ""
+        return key if owned and key.startswith(KEY_PREFIX) and len(key) > len(KEY_PREFIX) else None
+
+    def _own_url_prefixes(self) -> tuple[str, ...]:
+        """What precedes the key in this service's URLs, from both clients' own presigning."""
+        probe = f"{KEY_PREFIX}probe"
+        prefixes = []
+        for client in (self._client, self._presigner):
+            parts = urlsplit(client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": probe}, ExpiresIn=60
+            ))  # fmt: skip
+            address = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+            prefixes.append(address.removesuffix(probe))
+        return tuple(prefixes)
+
+    async def get(self, key: str, max_bytes: int) -> bytes:
+        """The bytes of one stored object of at most `max_bytes` (raises StoredImageMissing,
+        StoredImageTooLarge or StorageUnavailable)."""
+        return await asyncio.to_thread(self._get, key, max_bytes)
+
+    def _get(self, key: str, max_bytes: int) -> bytes:
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=key)
+            with answer["Body"] as body:
+                if answer.get("ContentLength", 0) > max_bytes:
+                    raise StoredImageTooLarge
+                data: bytes = body.read(max_bytes + 1)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise StoredImageMissing from None
+            log.warning("reading s3://%s/%s failed: %s", self.bucket, key, exc)
+            raise StorageUnavailable from exc
+        except BotoCoreError as exc:
+            log.warning("reading s3://%s/%s failed: %s", self.bucket, key, exc)
+            raise StorageUnavailable from exc
+        if len(data) > max_bytes:
+            raise StoredImageTooLarge
+        return data
 
     def _presign(self, key: str) -> str:
         url: str = self._presigner.generate_presigned_url(

@@ -14,7 +14,9 @@ from service.errors import ApiError, invalid_param
 from service.pipeline import ImageEvent, Plan
 
 
-async def refuse(request: pb.ImageGenerationRequest) -> tuple[Plan, list[ImageEvent], None]:
+async def refuse(
+    request: pb.ImageGenerationRequest | pb.ImageEditRequest,
+) -> tuple[Plan, list[ImageEvent], None]:
     raise invalid_param("size", f"Invalid size {request.size!r}.")
 
 
@@ -70,8 +72,9 @@ def test_protocol_errors() -> None:
 
 
 def test_tool_list_describes_the_parameters() -> None:
-    [tool] = answer(post(rpc("tools/list")))["result"]["tools"]
-    assert tool["name"] == "openai_image_generation"
+    [tool, edit] = answer(post(rpc("tools/list")))["result"]["tools"]
+    assert (tool["name"], edit["name"]) == ("openai_image_generation", "openai_image_edit")
+    assert edit["inputSchema"]["required"] == ["image", "model"]
     schema = tool["inputSchema"]
     assert schema["required"] == ["prompt", "model"]
     assert "amazon.nova-canvas-v1:0" in schema["properties"]["model"]["enum"]
@@ -86,9 +89,11 @@ def test_tool_failures_are_results_with_is_error() -> None:
 
 
 def test_arguments_go_through_the_openai_conversion() -> None:
-    seen: list[pb.ImageGenerationRequest] = []
+    seen: list[pb.ImageGenerationRequest | pb.ImageEditRequest] = []
 
-    async def record(request: pb.ImageGenerationRequest) -> tuple[Plan, list[ImageEvent], None]:
+    async def record(
+        request: pb.ImageGenerationRequest | pb.ImageEditRequest,
+    ) -> tuple[Plan, list[ImageEvent], None]:
         seen.append(request)
         raise ApiError(503, "stop here")
 
@@ -98,3 +103,38 @@ def test_arguments_go_through_the_openai_conversion() -> None:
     [request] = seen
     assert (request.prompt, request.n, request.response_format) == ("fox", 2, "b64_json")
     assert dict(request.extra_params) == {"negative_prompt": "blurry"}
+
+
+class Bucket:
+    """A stand-in bucket: one own URL, one stored image."""
+
+    def own_key(self, url: str) -> str | None:
+        return "images/a.png" if url == "https://own.example/images/a.png" else None
+
+    async def get(self, key: str, max_bytes: int) -> bytes:
+        return b"stored image bytes"
+
+
+def test_edit_arguments_read_own_urls_and_refuse_others() -> None:
+    seen: list[Any] = []
+
+    async def record(request: Any) -> tuple[Plan, list[ImageEvent], None]:
+        seen.append(request)
+        raise ApiError(503, "stop here")
+
+    def edit(arguments: dict[str, Any]) -> dict[str, Any]:
+        call = rpc("tools/call", {"name": mcp.EDIT_TOOL_NAME, "arguments": arguments})
+        result: dict[str, Any] = answer(asyncio.run(mcp.handle(
+            "POST", json.dumps(call).encode(), {}, record, Bucket()
+        )))["result"]  # fmt: skip
+        return result
+
+    edit({"model": "m", "prompt": "p", "image": ["https://own.example/images/a.png", "AAAA"],
+          "extra_params": {"grow_mask": 2}})  # fmt: skip
+    [request] = seen
+    assert list(request.image) == [b"stored image bytes", b"\0\0\0"]
+    assert request.options.grow_mask == 2  # a typed option, like the HTTP face
+    refused = edit({"model": "m", "image": "https://other.example/images/a.png"})
+    assert refused["isError"] is True
+    assert "(parameter: image)" in refused["content"][0]["text"]
+    assert len(seen) == 1  # refused before the pipeline
