@@ -222,6 +222,21 @@ def test_create_variation_with_nova_and_n(client: openai.OpenAI) -> None:
     assert {decode(item.b64_json).size for item in result.data} == {(512, 512)}
 
 
+def test_create_variation_with_sd35_and_a_prompt_in_extra_body(client: openai.OpenAI) -> None:
+    source = photo((320, 256))
+    result = client.images.create_variation(
+        model=SD35,
+        image=("photo.png", png(source), "image/png"),
+        n=2,
+        response_format="b64_json",
+        extra_body={"prompt": "the same scene at dusk", "strength": 0.5},
+    )
+    assert result.data and len(result.data) == 2
+    edited = [decode(item.b64_json) for item in result.data]
+    assert {image.size for image in edited} == {(320, 256)}
+    assert all(changed_inside(source, image, (0, 0, 320, 256)) for image in edited)
+
+
 def test_edit_url_response_downloads(client: openai.OpenAI) -> None:
     result = client.images.edit(
         model=FAST_UPSCALE,
