@@ -35,6 +35,10 @@ _GUARDRAIL_VERSION = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
 # Deepest nesting of objects and arrays accepted in a request body (extras included); the
 # deepest Bedrock body of any model is 3 levels, and deeper trees only cost recursion.
 MAX_JSON_DEPTH = 32
+# Most values (object members and array items, all levels) in one body: no model takes more
+# than a few dozen, while millions of them in a few MiB would keep the service converting
+# them (to protobuf and back) for many seconds. Base64 images are one value each.
+MAX_JSON_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,14 @@ class CommonParams:
 
 
 def check_json_tree(value: Any, param: str = "") -> None:
-    """Refuse text that no model (nor protobuf) can take, and trees nested too deeply.
+    """Refuse text that no model (nor protobuf) can take, and trees too deep or too large.
 
     Strings may hold lone surrogates (JSON's "\\ud800" escape, or bytes that were not
     UTF-8, decoded with surrogateescape) or NUL bytes: a 400 naming the field. Walks
     without recursion, so a deep tree cannot exhaust the stack.
     """
     pending: list[tuple[Any, str, int]] = [(value, param, 0)]
+    values = 0
     while pending:
         node, path, depth = pending.pop()
         if isinstance(node, str):
@@ -79,6 +84,14 @@ def check_json_tree(value: Any, param: str = "") -> None:
                     _printable(re.split(r"[.\[]", path)[0]) or "body",
                     f"The request nests objects or arrays more than {MAX_JSON_DEPTH} levels deep.",
                     code="nesting_too_deep",
+                )
+            values += len(node)
+            if values > MAX_JSON_VALUES:
+                raise invalid_param(
+                    _printable(re.split(r"[.\[]", path)[0]) or "body",
+                    f"The request holds more than {MAX_JSON_VALUES} values (object members and "
+                    "array items); no model takes that many.",
+                    code="too_many_values",
                 )
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:

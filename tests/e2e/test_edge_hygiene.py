@@ -245,3 +245,17 @@ def test_the_body_limit_is_exact(stack: LocalStack, extra: int) -> None:
         assert_envelope(response, 413, "request_too_large")
     else:
         assert assert_envelope(response, 400)["param"] is not None
+
+
+def test_a_body_of_millions_of_values_is_a_400_and_stalls_nobody(stack: LocalStack) -> None:
+    """4 million array items (16 MiB) used to keep the service converting them for tens of
+    seconds, /v1/models included (found while checking issue 13's 64 MiB row)."""
+    body = b'{"model": "%s", "prompt": "x", "pad": [' % NOVA.encode() + b"1," * 4_000_000
+    response = httpx.post(
+        f"{stack.base_url}/images/generations",
+        content=body + b"1]}",
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert assert_envelope(response, 400, "too_many_values")["param"] == "pad"
+    assert httpx.get(f"{stack.base_url}/models", timeout=10).status_code == 200
