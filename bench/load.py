@@ -9,6 +9,7 @@ same loop: `clients` coroutines, each calling back to back until the time is up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -79,12 +80,12 @@ def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, fl
     }
 
 
-async def closed_loop(call: Call, clients: int, seconds: float) -> dict[str, float]:
-    """`clients` callers back to back for `seconds`, after one warm-up call each."""
+async def closed_loop(calls: list[Call], seconds: float) -> dict[str, float]:
+    """One caller per entry of `calls`, back to back for `seconds`, after a warm-up call each."""
     latencies: list[float] = []
     errors = 0
 
-    async def caller(deadline: float) -> None:
+    async def caller(call: Call, deadline: float) -> None:
         nonlocal errors
         while time.perf_counter() < deadline:
             started = time.perf_counter()
@@ -95,9 +96,9 @@ async def closed_loop(call: Call, clients: int, seconds: float) -> dict[str, flo
                 continue
             latencies.append(time.perf_counter() - started)
 
-    await asyncio.gather(*(call() for _ in range(clients)))
+    await asyncio.gather(*(call() for call in calls))
     started = time.perf_counter()
-    await asyncio.gather(*(caller(started + seconds) for _ in range(clients)))
+    await asyncio.gather(*(caller(call, started + seconds) for call in calls))
     return summary(latencies, time.perf_counter() - started, errors)
 
 
@@ -122,16 +123,20 @@ async def measure(command: dict[str, Any]) -> dict[str, Any]:
                 )
                 await answer["body"].read()
 
-            return await closed_loop(invoke, clients, seconds)
+            return await closed_loop([invoke] * clients, seconds)
     if path == "http":
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        # A client (one connection) per caller: one shared httpx pool serialises 128 callers.
+        async with contextlib.AsyncExitStack() as stack:
             url, request = command["http"] + "/images/generations", openai_body()
+            posts: list[Call] = []
+            for _ in range(clients):
+                client = await stack.enter_async_context(httpx.AsyncClient(timeout=120))
 
-            async def post() -> None:
-                (await client.post(url, json=request)).raise_for_status()
+                async def post(client: httpx.AsyncClient = client) -> None:
+                    (await client.post(url, json=request)).raise_for_status()
 
-            return await closed_loop(post, clients, seconds)
+                posts.append(post)
+            return await closed_loop(posts, seconds)
     async with grpc.aio.insecure_channel(command["grpc"]) as channel:
         stub = pb_grpc.ImageGenerationStub(channel)  # type: ignore[no-untyped-call]
         typed = grpc_request()
@@ -140,7 +145,7 @@ async def measure(command: dict[str, Any]) -> dict[str, Any]:
             async for _ in stub.Generate(typed, timeout=120):
                 pass
 
-        return await closed_loop(generate, clients, seconds)
+        return await closed_loop([generate] * clients, seconds)
 
 
 async def first_events(command: dict[str, Any]) -> dict[str, Any]:
