@@ -84,15 +84,23 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
-def _model_params(env: Mapping[str, str]) -> Mapping[str, Mapping[str, Any]]:
-    raw = env.get("DEFAULT_MODEL_PARAMS", "").strip()
+def _json_object(env: Mapping[str, str], name: str, shape: str) -> dict[str, Any]:
+    """A variable holding a JSON object ({} when unset); `shape` shows the expected form."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return MappingProxyType({})
+        return {}
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"DEFAULT_MODEL_PARAMS is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{name} must be a JSON object: {shape}")
+    return parsed
+
+
+def _model_params(env: Mapping[str, str]) -> Mapping[str, Mapping[str, Any]]:
+    parsed = _json_object(env, "DEFAULT_MODEL_PARAMS", '{"<model id>": {...}}')
+    if not all(isinstance(v, dict) for v in parsed.values()):
         raise ConfigError(
             'DEFAULT_MODEL_PARAMS must be a JSON object of objects: {"<model id>": {...}}'
         )
@@ -170,15 +178,9 @@ def aws_regions() -> frozenset[str]:
 
 def _model_regions(env: Mapping[str, str], aliases: Mapping[str, Alias]) -> Mapping[str, str]:
     """BEDROCK_MODEL_REGIONS: {"<model id>": "<region>"}, overriding where a model is called."""
-    raw = env.get("BEDROCK_MODEL_REGIONS", "").strip()
-    if not raw:
+    parsed = _json_object(env, "BEDROCK_MODEL_REGIONS", '{"<model id>": "<region>"}')
+    if not parsed:
         return MappingProxyType({})
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"BEDROCK_MODEL_REGIONS is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise ConfigError('BEDROCK_MODEL_REGIONS must be a JSON object: {"<model id>": "<region>"}')
     known_regions = aws_regions()
     routes: dict[str, str] = {}
     for name, region in parsed.items():
