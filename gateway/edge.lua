@@ -7,8 +7,11 @@
 -- Request headers that mean something to gRPC, the transcoder or Envoy's router. A client
 -- that sets them could pick the service's deadline (grpc-timeout), break the gRPC layer
 -- (grpc-encoding, undecodable *-bin values) or steer Envoy (x-envoy-*): they are dropped.
+-- Names outside gRPC's metadata key alphabet (0-9 a-z _ . -), such as "~" or "a!b", make the
+-- gRPC server fail the call (a 500): they are dropped too, as no part of the service reads them.
 local function is_control_header(name)
-  return name == "te"
+  return (name:sub(1, 1) ~= ":" and name:find("[^0-9a-z_.%-]") ~= nil)
+    or name == "te"
     or name == "x-http-status"
     or name:sub(1, 5) == "grpc-"
     or name:sub(1, 8) == "x-envoy-"

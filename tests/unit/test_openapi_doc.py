@@ -141,7 +141,8 @@ def test_every_error_answer_is_the_openai_envelope() -> None:
         answers = DOCUMENT["paths"][path][method.lower()]["responses"]
         assert EDGE_STATUSES <= set(answers), (method, path)
         for status, answer in answers.items():
-            if not status.startswith("2"):
+            # MCP answers a body that is not JSON-RPC with a JSON-RPC error (the protocol's rule).
+            if not status.startswith("2") and (method, path, status) != ("POST", "/mcp", "400"):
                 assert answer == {"$ref": f"#/components/responses/{status}"}, (path, status)
         if DOCUMENT["paths"][path][method.lower()].get("security") != []:
             assert "401" in answers, (method, path)
