@@ -48,6 +48,12 @@ SERVER_INFO = {"name": "bedrock-images", "version": __version__}
 PARSE_INLINE_BYTES = 64 * 1024
 # JSON-RPC error codes.
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+# The output options both tools share, as in OpenAI's generations and edits.
+_OUTPUT_PROPERTIES: dict[str, Any] = {
+    "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
+    "output_compression": {"type": "integer", "minimum": 1, "maximum": 100},
+    "response_format": {"type": "string", "enum": ["b64_json", "url"], "default": "b64_json"},
+}
 
 # Runs one request through the pipeline: its plan, the images in request order, and the
 # failure that stopped the rest, if any.
@@ -101,13 +107,7 @@ def tool_definition() -> dict[str, Any]:
                     "description": "auto, standard, low, medium, high, hd (model-specific).",
                 },
                 "style": {"type": "string", "description": "Nova Canvas style preset."},
-                "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
-                "output_compression": {"type": "integer", "minimum": 1, "maximum": 100},
-                "response_format": {
-                    "type": "string",
-                    "enum": ["b64_json", "url"],
-                    "default": "b64_json",
-                },
+                **_OUTPUT_PROPERTIES,
                 "extra_params": {
                     "type": "object",
                     "description": 'Provider-specific parameters, e.g. {"negative_prompt": '
@@ -173,13 +173,7 @@ def edit_tool_definition() -> dict[str, Any]:
                     "description": "WIDTHxHEIGHT or 'auto' (most edits keep the input's size).",
                 },
                 "quality": {"type": "string"},
-                "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
-                "output_compression": {"type": "integer", "minimum": 1, "maximum": 100},
-                "response_format": {
-                    "type": "string",
-                    "enum": ["b64_json", "url"],
-                    "default": "b64_json",
-                },
+                **_OUTPUT_PROPERTIES,
                 "extra_params": {
                     "type": "object",
                     "description": 'Model options, e.g. {"search_prompt": "the cat"} for '
