@@ -36,10 +36,11 @@ proto: $(STAMP)
 
 # The hostile-input fuzz suite at full size: 4 tests x 2,500 requests through Envoy, each
 # test checking it really sent that many (`make test` runs 4 x 500); what was sent, by
-# status class, is in .run/fuzz.jsonl.
+# status class, is in .run/fuzz.jsonl. Then schemathesis: 200 examples per documented operation.
 fuzz: $(STAMP)
 	mkdir -p .run && rm -f .run/fuzz.jsonl
 	FUZZ_EXAMPLES=2500 FUZZ_LOG=.run/fuzz.jsonl $(PY) -m pytest tests/e2e/test_fuzz.py -n 4 -q
+	OPENAPI_EXAMPLES=200 $(PY) -m pytest tests/e2e/test_openapi_live.py -n 2 -q
 	cat .run/fuzz.jsonl
 
 bench: $(STAMP)
