@@ -382,7 +382,7 @@ def test_global_latency_and_prompt_stop() -> None:
         assert emulator.in_flight == 1
         started = time.monotonic()
         emulator.stop()
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 10  # it did not wait for the 30 s call
         caller.join(timeout=5)
         assert failures and not isinstance(failures[0], ReadTimeoutError)
         assert emulator.calls[1].status is None and emulator.in_flight == 0
@@ -477,11 +477,14 @@ def test_unknown_routes_are_404(emu: BedrockEmulator) -> None:
 
 
 def test_keep_alive_calls_are_not_delayed_by_nagle(emu: BedrockEmulator) -> None:
-    # Nagle's algorithm plus the client's delayed ACK cost about 40 ms per response when
-    # headers and body go out as separate writes; 30 calls would then take over a second.
+    # Nagle's algorithm plus the client's delayed ACK hold back every response whose headers
+    # and body go out as separate writes by about 40 ms. The fastest of 30 calls shows it
+    # whatever else the machine is doing: load makes calls slower, never that much faster.
     bedrock = client(emu.url, service="bedrock")
     bedrock.get_foundation_model(modelIdentifier=NOVA)  # warm up the connection
-    started = time.monotonic()
+    fastest = float("inf")
     for _ in range(30):
+        started = time.monotonic()
         bedrock.get_foundation_model(modelIdentifier=NOVA)
-    assert time.monotonic() - started < 0.8
+        fastest = min(fastest, time.monotonic() - started)
+    assert fastest < 0.035
