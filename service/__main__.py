@@ -13,7 +13,7 @@ import sys
 from service import logs, tracing
 from service.auth import hash_key, new_key, parse_api_keys
 from service.config import ConfigError, Settings
-from service.server import ImageServer
+from service.server import ImageServer, keep_freed_memory
 
 
 async def serve(settings: Settings) -> None:
@@ -61,6 +61,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
     logs.configure(settings.log_level)
+    keep_freed_memory()
     provider = tracing.configure(os.environ) if settings.tracing else None
     asyncio.run(serve(settings))
     if provider is not None:

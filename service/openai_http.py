@@ -122,15 +122,39 @@ def _dumps(payload: Mapping[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
-def _with_image(before: Mapping[str, Any], b64: str, after: Mapping[str, Any]) -> bytes:
-    """The JSON object {**before, "b64_json": b64, **after}, with the image spliced in.
+def _image_pieces(before: Mapping[str, Any], b64: str, after: Mapping[str, Any]) -> list[bytes]:
+    """The JSON object {**before, "b64_json": b64, **after} in three pieces, the image alone
+    in the middle one.
 
     Base64 never needs JSON escaping, so its characters are copied, not scanned: a
     serializer spends milliseconds per megabyte on that string alone.
     """
     head = _dumps(before)[:-1] + b"," if before else b"{"
     tail = b"," + _dumps(after)[1:] if after else b"}"
-    return head + b'"b64_json":"' + b64.encode("ascii") + b'"' + tail
+    return [head + b'"b64_json":"', b64.encode("ascii"), b'"' + tail]
+
+
+def _with_image(before: Mapping[str, Any], b64: str, after: Mapping[str, Any]) -> bytes:
+    return b"".join(_image_pieces(before, b64, after))
+
+
+def _chunks(pieces: list[bytes], size: int) -> Iterator[bytes]:
+    """The concatenation of `pieces` in chunks of `size` bytes (the last one shorter): each
+    byte is copied once, never the whole body (several megabytes per image) over and over."""
+    chunk: list[memoryview] = []
+    filled = 0
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            taken = view[: size - filled]
+            chunk.append(taken)
+            filled += len(taken)
+            view = view[len(taken) :]
+            if filled == size:
+                yield b"".join(chunk)
+                chunk, filled = [], 0
+    if chunk:
+        yield b"".join(chunk)
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
@@ -165,11 +189,6 @@ def response_json(
     (and been billed for) images: those images are still delivered, and `incomplete` says
     how many are missing and why.
     """
-    # An image asked for as a URL whose upload failed comes inline (its url is empty).
-    items = [
-        _dumps({"url": image.url}) if image.url else _with_image({}, image.b64, {})
-        for image in images
-    ]
     rest: dict[str, Any] = {
         **_description(plan),
         "usage": usage_json(Usage(plan.input_tokens, len(images), plan.image_tokens)),
@@ -181,12 +200,17 @@ def response_json(
     if failure is not None:
         rest["incomplete"] = {"requested": plan.common.n, "delivered": len(images),
                               **failure.body()}  # fmt: skip
-    body = b"".join(
-        (b'{"created":', str(plan.created).encode(), b',"data":[', b",".join(items), b"],",
-         _dumps(rest)[1:])
-    )  # fmt: skip
-    for start in range(0, len(body), CHUNK_BYTES):
-        yield body[start : start + CHUNK_BYTES]
+    pieces = [b'{"created":', str(plan.created).encode(), b',"data":[']
+    for number, image in enumerate(images):
+        if number:
+            pieces.append(b",")
+        # An image asked for as a URL whose upload failed comes inline (its url is empty).
+        if image.url:
+            pieces.append(_dumps({"url": image.url}))
+        else:
+            pieces += _image_pieces({}, image.b64, {})
+    pieces += [b"],", _dumps(rest)[1:]]
+    return _chunks(pieces, CHUNK_BYTES)
 
 
 def sse_event(name: str, payload: Mapping[str, Any] | bytes) -> bytes:
