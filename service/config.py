@@ -274,6 +274,8 @@ class Settings:
     image_prices: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     bedrock_max_in_flight: int = 0  # Bedrock calls admitted at once; 0: 4 x concurrency
     tracing: bool = False  # OpenTelemetry, from the standard OTEL_* variables
+    # Processes that parse large request bodies (service/parse_pool.py); 0: threads.
+    parse_workers: int = 1
     # OpenAI model names -> Bedrock models (MODEL_ALIASES).
     model_aliases: Mapping[str, Alias] = field(default_factory=lambda: _model_aliases({}))
 
@@ -346,4 +348,5 @@ class Settings:
             model_aliases=model_aliases,
             bedrock_max_in_flight=_int(env, "BEDROCK_MAX_IN_FLIGHT", 0, 0, 100_000),
             tracing=_tracing(env),
+            parse_workers=_int(env, "PARSE_WORKERS", 1, 0, 64),
         )

@@ -54,6 +54,11 @@ class ApiError(Exception):
         # Extra HTTP response headers of this answer (Retry-After, x-ratelimit-*).
         self.headers: Mapping[str, str] = headers or {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable with all its fields: body parse workers (service/parse_pool.py) raise it.
+        return (_rebuild, (self.status, self.message, self.param, self.code, self.error_type,
+                           dict(self.headers)))  # fmt: skip
+
     @property
     def grpc_code(self) -> grpc.StatusCode:
         return _STATUS_TABLE.get(self.status, ("", grpc.StatusCode.UNKNOWN))[1]
@@ -67,6 +72,17 @@ class ApiError(Exception):
                 "code": self.code,
             }
         }
+
+
+def _rebuild(
+    status: int,
+    message: str,
+    param: str | None,
+    code: str | None,
+    error_type: str,
+    headers: dict[str, str],
+) -> ApiError:
+    return ApiError(status, message, param=param, code=code, error_type=error_type, headers=headers)
 
 
 def invalid_param(param: str, message: str, code: str = "invalid_value") -> ApiError:

@@ -27,6 +27,7 @@ from service.models.registry import all_edit_models, all_models
 from service.multipart import Limits
 from service.openai_edits import request_from_fields
 from service.openai_http import parse_request
+from service.parse_pool import BodyParser
 from service.pipeline import MAX_EDIT_IMAGES, STORAGE_NOTICE, ImageEvent, Plan
 from service.storage import (
     CONTENT_TYPES,
@@ -44,8 +45,6 @@ MAX_FETCH_BYTES = Limits().max_file_bytes
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 SERVER_INFO = {"name": "bedrock-images", "version": __version__}
 
-# Bodies larger than this are parsed in a worker thread, off the event loop.
-PARSE_INLINE_BYTES = 64 * 1024
 # JSON-RPC error codes.
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 # The output options both tools share, as in OpenAI's generations and edits.
@@ -202,12 +201,36 @@ def _json(status: int, payload: Mapping[str, Any]) -> McpReply:
     return McpReply(status, json.dumps(payload).encode(), content_type="application/json")
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A tools/call, converted: the tool's typed request, or the error that makes the call a
+    failed tool result, or (the edit tool with images in the bucket) the fields to finish."""
+
+    name: str
+    request: pb.ImageGenerationRequest | pb.ImageEditRequest | None = None
+    fields: dict[str, Any] | None = None
+    error: ApiError | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One POSTed message as read: a JSON-RPC error to answer (HTTP status, code, text), a
+    notification or response (no method: nothing to answer), or a call."""
+
+    error: tuple[int, int, str] | None = None
+    message_id: Any = None
+    method: str | None = None
+    params: Any = None  # a tools/call's are in `tool` instead
+    tool: ToolCall | None = None
+
+
 async def handle(
     http_method: str,
     body: bytes,
     headers: Mapping[str, str],
     generate: Generate,
     bucket: OwnBucket | None = None,
+    parser: BodyParser | None = None,
 ) -> McpReply:
     """Answer one HTTP request to the MCP endpoint (keys and Origin were checked by the
     interceptor: DNS-rebinding protection is `interceptors.Gate`)."""
@@ -220,29 +243,59 @@ async def handle(
     version = headers.get("mcp-protocol-version")
     if version and version not in PROTOCOL_VERSIONS:
         return _error(400, None, INVALID_REQUEST, f"Unsupported MCP-Protocol-Version {version}.")
+    incoming = await (parser or BodyParser()).parse(read_message, body)
+    if incoming.error is not None:
+        return _error(incoming.error[0], incoming.message_id, *incoming.error[1:])
+    if incoming.method is None:
+        return McpReply(202)  # a notification or a response: accepted, nothing to answer
+    if incoming.tool is not None:
+        return _result(incoming.message_id, await _run_tool(incoming.tool, generate, bucket))
+    return _dispatch(incoming.message_id, incoming.method, incoming.params)
+
+
+def read_message(body: bytes) -> Incoming:
+    """Parse and check one message, and convert a tool call's arguments. No I/O and no
+    state: a parse worker runs it for large bodies (service/parse_pool.py)."""
     try:
-        if len(body) > PARSE_INLINE_BYTES:  # keep the event loop free
-            message = await asyncio.to_thread(json.loads, body)
-        else:
-            message = json.loads(body)
+        message = json.loads(body)
         check_json_tree(message)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, None, PARSE_ERROR, "The body is not valid JSON.")
+        return Incoming((400, PARSE_ERROR, "The body is not valid JSON."))
     except RecursionError:
-        return _error(400, None, PARSE_ERROR, f"The body nests more than {MAX_JSON_DEPTH} levels.")
+        return Incoming((400, PARSE_ERROR, f"The body nests more than {MAX_JSON_DEPTH} levels."))
     except ApiError as exc:
-        return _error(400, None, INVALID_REQUEST, exc.message)
+        return Incoming((400, INVALID_REQUEST, exc.message))
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return _error(400, None, INVALID_REQUEST, "Expected one JSON-RPC 2.0 message.")
+        return Incoming((400, INVALID_REQUEST, "Expected one JSON-RPC 2.0 message."))
     if "id" not in message or "method" not in message:
-        return McpReply(202)  # a notification or a response: accepted, nothing to answer
-    return await _dispatch(message["id"], message["method"], message.get("params") or {},
-                           generate, bucket)  # fmt: skip
+        return Incoming()
+    message_id, method, params = message["id"], message["method"], message.get("params") or {}
+    if method != "tools/call":
+        return Incoming(message_id=message_id, method=method, params=params)
+    name = params.get("name") if isinstance(params, dict) else None
+    if name not in TOOL_NAMES:
+        return Incoming((200, INVALID_PARAMS, "Unknown tool; this server offers "
+                         f"{', '.join(repr(tool) for tool in TOOL_NAMES)}."),
+                        message_id)  # fmt: skip
+    arguments = params.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        return Incoming((200, INVALID_PARAMS, "Tool arguments must be an object."), message_id)
+    return Incoming(message_id=message_id, method=method, tool=_tool_call(name, arguments))
 
 
-async def _dispatch(
-    message_id: Any, method: str, params: Any, generate: Generate, bucket: OwnBucket | None
-) -> McpReply:
+def _tool_call(name: str, arguments: Mapping[str, Any]) -> ToolCall:
+    try:
+        fields = _fields(arguments)
+        if name == TOOL_NAME:
+            return ToolCall(name, request=parse_request(json.dumps(fields).encode(), {}))
+        if any(_is_url(item) for key in ("image", "mask") for item in _listed(fields.get(key))):
+            return ToolCall(name, fields=fields)  # the images are read from the bucket first
+        return ToolCall(name, request=request_from_fields(fields, False))
+    except ApiError as exc:
+        return ToolCall(name, error=exc)
+
+
+def _dispatch(message_id: Any, method: str, params: Any) -> McpReply:
     if method == "initialize":
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
         version = requested if requested in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[-1]
@@ -255,46 +308,27 @@ async def _dispatch(
         return _result(message_id, {})
     if method == "tools/list":
         return _result(message_id, {"tools": [tool_definition(), edit_tool_definition()]})
-    if method == "tools/call":
-        name = params.get("name") if isinstance(params, dict) else None
-        if name not in TOOL_NAMES:
-            return _error(200, message_id, INVALID_PARAMS, "Unknown tool; this server offers "
-                          f"{', '.join(repr(tool) for tool in TOOL_NAMES)}.")  # fmt: skip
-        arguments = params.get("arguments") or {}
-        if not isinstance(arguments, dict):
-            return _error(200, message_id, INVALID_PARAMS, "Tool arguments must be an object.")
-        if name == EDIT_TOOL_NAME:
-            return _result(message_id, await call_edit_tool(arguments, generate, bucket))
-        return _result(message_id, await call_tool(arguments, generate))
     return _error(200, message_id, METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
-async def call_tool(arguments: Mapping[str, Any], generate: Generate) -> dict[str, Any]:
-    """Run the generation tool; failures are tool results with isError, as MCP asks."""
+async def _run_tool(tool: ToolCall, generate: Generate, bucket: OwnBucket | None) -> dict[str, Any]:
+    """Run a converted tool call; failures are tool results with isError, as MCP asks."""
     try:
-        fields = _fields(arguments)
-        request = parse_request(json.dumps(fields).encode(), {})
+        if tool.error is not None:
+            raise tool.error
+        request = tool.request
+        if request is None:
+            fields = dict(tool.fields or {})
+            for name in ("image", "mask"):
+                if name in fields:
+                    fields[name] = await _images(fields[name], name, bucket)
+            # Decoding megabytes of base64 is CPU work: off the event loop.
+            request = await asyncio.to_thread(request_from_fields, fields, False)
         plan, images, failure = await generate(request)
     except ApiError as exc:
         return _tool_error(exc)
-    return _content("Generated", plan, images, failure)
-
-
-async def call_edit_tool(
-    arguments: Mapping[str, Any], generate: Generate, bucket: OwnBucket | None
-) -> dict[str, Any]:
-    """Run the edit tool: images from the arguments or the service's own bucket."""
-    try:
-        fields = _fields(arguments)
-        for name in ("image", "mask"):
-            if name in fields:
-                fields[name] = await _images(fields[name], name, bucket)
-        # Decoding megabytes of base64 is CPU work: off the event loop.
-        request = await asyncio.to_thread(request_from_fields, fields, False)
-        plan, images, failure = await generate(request)
-    except ApiError as exc:
-        return _tool_error(exc)
-    return _content("Edited", plan, images, failure)
+    return _content("Edited" if tool.name == EDIT_TOOL_NAME else "Generated", plan, images,
+                    failure)  # fmt: skip
 
 
 def _fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -315,8 +349,16 @@ async def _images(value: Any, name: str, bucket: OwnBucket | None) -> Any:
     return await _image(value, name, bucket)
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://", "s3://"))
+
+
 async def _image(value: Any, where: str, bucket: OwnBucket | None) -> Any:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://", "s3://")):
+    if not _is_url(value):
         return value  # base64 or a data: URL, decoded (and checked) by the edit conversion
     key = bucket.own_key(value) if bucket else None
     if bucket is None or key is None:

@@ -26,6 +26,7 @@ from service.ledger import Ledger, RedisLedger, SqliteLedger
 from service.limits import Counters, LocalCounters, RedisCounters
 from service.models import aliases
 from service.models.registry import check_default_params
+from service.parse_pool import BodyParser
 from service.pipeline import Pipeline
 from service.servicers import (
     ImageGenerationServicer,
@@ -104,14 +105,18 @@ class ImageServer:
             PriceTable(settings.image_prices),
             settings.bedrock_max_in_flight or 4 * settings.bedrock_max_concurrency,
         )
+        # Large bodies are parsed in worker processes, started with the first one.
+        self.parser = BodyParser(settings.parse_workers)
         pb_grpc.add_ImageGenerationServicer_to_server(
             ImageGenerationServicer(
-                pipeline, admission, settings.sse_keepalive_s, self.drain.stopping
+                pipeline, admission, settings.sse_keepalive_s, self.drain.stopping, self.parser
             ),
             self.server,
         )
         pb_grpc.add_ModelsServicer_to_server(ModelsServicer(self.bedrock.catalog), self.server)
-        pb_grpc.add_McpServicer_to_server(McpServicer(pipeline, admission, store), self.server)
+        pb_grpc.add_McpServicer_to_server(
+            McpServicer(pipeline, admission, store, self.parser), self.server
+        )
         pb_grpc.add_UsageReportServicer_to_server(UsageReportServicer(ledger), self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc-stubs predates aio
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -166,6 +171,7 @@ class ImageServer:
         await self.health.enter_graceful_shutdown()
         finished = await self.drain.drain(self.settings.drain_grace_s)
         await self.server.stop(0 if finished else 1.0)
+        await self.parser.close()
         await self.bedrock.close()
         if self.redis is not None:
             await self.redis.aclose()

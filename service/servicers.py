@@ -26,14 +26,12 @@ from service.catalog import ModelCatalog
 from service.errors import ApiError
 from service.interceptors import current_call, record_error, record_status
 from service.ledger import Ledger
+from service.parse_pool import PARSE_INLINE_BYTES, BodyParser
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
 
 log = logging.getLogger(__name__)
 
 HTTP_STATUS_HEADER = "x-http-status"
-# Bodies larger than this are parsed in a worker thread: a JSON body of many megabytes would
-# otherwise hold up every other request for as long as it takes to parse.
-PARSE_INLINE_BYTES = 64 * 1024
 T = TypeVar("T")
 
 
@@ -55,6 +53,14 @@ def as_api_error(exc: Exception) -> ApiError:
         return exc
     log.exception("unexpected failure", exc_info=exc)
     return ApiError(500, "The server failed to process the request.", code="internal_error")
+
+
+async def prepared(pipeline: Pipeline, request: pb.ImageGenerationRequest) -> Plan:
+    """`pipeline.prepare(request)`; a request of megabytes (a long prompt, large extras) is
+    checked in a thread, where the event loop gets its turns while the checks run."""
+    if request.ByteSize() > PARSE_INLINE_BYTES:
+        return await asyncio.to_thread(pipeline.prepare, request)
+    return pipeline.prepare(request)
 
 
 async def http_answer(
@@ -85,20 +91,19 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         admission: Admission,
         keepalive_s: float,
         stopping: asyncio.Event | None = None,
+        parser: BodyParser | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._admission = admission
         self._keepalive_s = keepalive_s
+        self._parser = parser or BodyParser()
         # Set when the drain grace runs out: answers still under way end with an error.
         self._stopping = stopping or asyncio.Event()
 
     async def Generate(
         self, request: pb.ImageGenerationRequest, context: Context
     ) -> AsyncIterator[pb.ImageGenerationEvent]:
-        async def prepare() -> Plan:
-            return self._pipeline.prepare(request)
-
-        async for event in self._typed_events(prepare(), context):
+        async for event in self._typed_events(prepared(self._pipeline, request), context):
             yield event
 
     async def Edit(
@@ -124,11 +129,8 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         try:
-            if len(request.data) > PARSE_INLINE_BYTES:  # keep the event loop free
-                typed = await asyncio.to_thread(openai_http.parse_request, request.data, headers)
-            else:
-                typed = openai_http.parse_request(request.data, headers)
-            plan = self._pipeline.prepare(typed)
+            typed = await self._parser.parse(openai_http.parse_request, request.data, headers)
+            plan = await prepared(self._pipeline, typed)
             await self._admission.admit(plan)
         except Exception as exc:
             async for message in http_error(context, as_api_error(exc)):
@@ -149,11 +151,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
         self, request: httpbody_pb2.HttpBody, context: Context, variation: bool
     ) -> HttpStream:
         try:
-            # Splitting a form of many megabytes is CPU work: off the event loop.
-            typed = await asyncio.to_thread(
-                openai_edits.parse_edit_request,
-                request.data, request.content_type, request_headers(context), variation,
-                multipart.Limits(),
+            typed = await self._parser.parse(
+                openai_edits.parse_edit_request, request.data, request.content_type,
+                request_headers(context), variation, multipart.Limits(),
             )  # fmt: skip
             plan = await self._pipeline.prepare_edit(typed)
             await self._admission.admit(plan)
@@ -279,16 +279,23 @@ class McpServicer(pb_grpc.McpServicer):
     over the pipeline."""
 
     def __init__(
-        self, pipeline: Pipeline, admission: Admission, bucket: mcp.OwnBucket | None = None
+        self,
+        pipeline: Pipeline,
+        admission: Admission,
+        bucket: mcp.OwnBucket | None = None,
+        parser: BodyParser | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._admission = admission
         self._bucket = bucket
+        self._parser = parser or BodyParser()
 
     async def McpHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         method = headers.get("x-envoy-original-method", "POST")
-        reply = await mcp.handle(method, request.data, headers, self._generate, self._bucket)
+        reply = await mcp.handle(
+            method, request.data, headers, self._generate, self._bucket, self._parser
+        )
         answer = http_answer(context, reply.status, reply.content_type, reply.body, reply.headers)
         async for message in answer:
             yield message
@@ -299,7 +306,7 @@ class McpServicer(pb_grpc.McpServicer):
         if isinstance(request, pb.ImageEditRequest):
             plan = await self._pipeline.prepare_edit(request)
         else:
-            plan = self._pipeline.prepare(request)
+            plan = await prepared(self._pipeline, request)
         await self._admission.admit(plan)
         images, failure = await self._pipeline.collect(plan)
         if failure is not None:

@@ -1,0 +1,202 @@
+"""Large request bodies are parsed in worker processes, so the event loop never waits on them.
+
+`json.loads`, the text checks, multipart splitting and base64 decoding hold the GIL: run in a
+thread they still stop the event loop for as long as they take (0.3 to 1.7 s for one 64 MiB
+body, seconds for four at once; docs/edge.md has the figures). A body larger than
+`PARSE_INLINE_BYTES` is therefore parsed by one of `PARSE_WORKERS` processes. The body goes to
+the worker as raw bytes over a pipe, written from a thread (the write releases the GIL; a
+pickled copy would hold it for 50 ms per 64 MiB), and what comes back is the parse function's
+result (the typed request: protobuf messages pickle as their serialized bytes) or the
+`ApiError` it raised. Workers run at a lower CPU priority, so on a busy machine the server's
+own requests come first. Smaller bodies are parsed where they are: a round trip to a worker
+would cost more than their parse.
+
+Memory stays bounded: each worker parses one body at a time, and at most
+`WAITING_BYTES_PER_WORKER` of large bodies (eight of the largest) per worker are parsing or
+waiting; beyond that a 503 asks the client to retry. A worker that dies (killed, out of
+memory) fails its parse with a 503 and is replaced by a fresh one for the next body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnProcess
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from service.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# Bodies up to this size are parsed on the event loop. The slowest shape is thousands of tiny
+# values (each becomes a protobuf Struct value): about 1 ms per KiB, so at most ~10 ms here,
+# while a round trip to a worker costs about 1 ms. Ordinary bodies (a prompt of a few
+# thousand characters) stay below it.
+PARSE_INLINE_BYTES = 8 * 1024
+# Bytes of large bodies, per worker, that may be parsing or waiting for a worker; a body
+# beyond that gets a 503 (one body is always admitted, whatever its size).
+WAITING_BYTES_PER_WORKER = 8 * 64 * 1024 * 1024
+# Workers yield the CPU to the server process (niceness added to theirs).
+WORKER_NICENESS = 10
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Parse = Callable[Concatenate[bytes, P], T]
+
+
+def busy() -> ApiError:
+    return ApiError(
+        503,
+        "The server is reading too many large request bodies at once; retry shortly.",
+        code="server_busy",
+        headers={"retry-after": "1"},
+    )
+
+
+def worker_lost() -> ApiError:
+    return ApiError(
+        503,
+        "The worker reading this request body stopped before it finished; retry the request.",
+        code="parse_worker_lost",
+        headers={"retry-after": "1"},
+    )
+
+
+class WorkerLost(Exception):
+    """The worker process went away during a parse."""
+
+
+class _Worker:
+    """One worker process and the pipe to it; used by one parse at a time."""
+
+    def __init__(self) -> None:
+        # spawn: a forked copy of a process running gRPC's threads is not safe to use.
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process: SpawnProcess = context.Process(
+            target=_serve, args=(child,), name="body-parser", daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def call(self, function: Callable[..., Any], body: bytes, args: tuple[Any, ...]) -> Any:
+        """Blocking (run it in a thread): the parse's result, or raise what it raised."""
+        try:
+            self.conn.send((function, args))
+            self.conn.send_bytes(body)
+            outcome, value = self.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerLost from None
+        if outcome == "error":
+            raise value
+        if outcome == "crash":
+            raise RuntimeError(f"body parse failed in the worker:\n{value}")
+        return value
+
+    def stop(self) -> None:
+        self.conn.close()  # the worker sees the end of its pipe and exits
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+class BodyParser:
+    """Runs a parse function on a request body: inline when the body is small, else in a
+    worker process (`workers` = 0: in a thread, where processes cannot be started)."""
+
+    def __init__(self, workers: int = 0, bytes_per_worker: int = WAITING_BYTES_PER_WORKER) -> None:
+        self._workers = workers
+        self._max_admitted = workers * bytes_per_worker
+        self._seats = asyncio.Semaphore(max(workers, 1))  # one per worker process
+        self._idle: list[_Worker] = []  # started with the first large body, then kept
+        self._admitted = 0  # bytes of large bodies being parsed or waiting for a worker
+        self._closed = False
+
+    async def parse(
+        self, function: Parse[P, T], body: bytes, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`function(body, *args)`; raises what it raises (an ApiError for a bad body)."""
+        if len(body) <= PARSE_INLINE_BYTES:
+            return function(body, *args, **kwargs)
+        if self._workers == 0 or self._closed:
+            return await asyncio.to_thread(function, body, *args, **kwargs)
+        if kwargs:
+            raise TypeError("a body parse in a worker takes positional arguments only")
+        if self._admitted and self._admitted + len(body) > self._max_admitted:
+            raise busy()
+        self._admitted += len(body)
+        try:
+            await self._seats.acquire()
+            seat = [self._idle.pop()] if self._idle else []
+            call = asyncio.ensure_future(asyncio.to_thread(_call, seat, function, body, args))
+            call.add_done_callback(lambda done: self._leave(seat, done))
+            # Shielded: if the client goes away, the worker still finishes this parse (and
+            # is handed back) before it takes the next one.
+            return await asyncio.shield(call)
+        except WorkerLost:
+            raise worker_lost() from None
+        finally:
+            self._admitted -= len(body)
+
+    def _leave(self, seat: list[_Worker], call: asyncio.Future[Any]) -> None:
+        lost = not call.cancelled() and isinstance(call.exception(), WorkerLost)
+        if seat and (lost or self._closed):
+            if lost:
+                log.error("a body parse worker stopped; the next large body starts a new one")
+            threading.Thread(target=seat[0].stop, daemon=True).start()
+        elif seat:
+            self._idle.append(seat[0])
+        self._seats.release()
+
+    async def close(self) -> None:
+        """Stop the idle workers; busy ones stop when their parse is done."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            await asyncio.to_thread(worker.stop)
+
+
+def _call(seat: list[_Worker], function: Callable[..., T], body: bytes, args: tuple[Any, ...]) -> T:
+    """In a thread: the parse in the seat's worker, started first if the seat is empty."""
+    if not seat:
+        seat.append(_Worker())
+    result: T = seat[0].call(function, body, args)
+    return result
+
+
+def _serve(conn: Connection) -> None:
+    """A worker's life: parse bodies until the server closes the pipe (or goes away)."""
+    # Ctrl-C reaches the whole process group: the server, not its workers, decides when
+    # they stop. And a worker never outlives the server, even one killed outright.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(WORKER_NICENESS)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    while True:
+        try:
+            function, args = conn.recv()
+            body = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            outcome: tuple[str, Any] = ("ok", function(body, *args))
+        except ApiError as exc:
+            outcome = ("error", exc)
+        except Exception:
+            outcome = ("crash", traceback.format_exc())
+        del body
+        conn.send(outcome)
+
+
+def _exit_with(sentinel: int) -> None:
+    wait([sentinel])
+    os._exit(1)
