@@ -35,7 +35,9 @@ class Part:
 
     @property
     def is_file(self) -> bool:
-        return self.filename is not None
+        """A part with a filename, or one whose Content-Type says it holds an image: clients
+        (and the OpenAPI document's `encoding`) may send image parts without a filename."""
+        return self.filename is not None or self.content_type.lower().startswith("image/")
 
     def text(self) -> str:
         try:

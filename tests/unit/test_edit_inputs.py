@@ -118,3 +118,16 @@ def test_openai_mask_becomes_each_convention() -> None:
 def test_image_tokens_follow_the_tile_rule() -> None:
     assert image_tokens(load_image(png(Image.new("RGB", (512, 512))), "image")) == 85 + 170
     assert image_tokens(load_image(png(Image.new("RGB", (1024, 1024))), "image")) == 85 + 170 * 4
+
+
+def test_an_image_part_without_a_filename_is_still_the_image() -> None:
+    """Found by schemathesis: a part with Content-Type image/png but no filename (as its
+    encoding of the document's `image[]` sends it) was refused as not a file."""
+    parts = [("image[]", (None, IMAGE, "image/png")), ("mask", (None, IMAGE, "image/png"))]
+    body, content_type = form({"model": "m"}, parts)  # type: ignore[arg-type]
+    request = parse_edit_request(body, content_type, {}, False, multipart.Limits())
+    assert list(request.image) == [IMAGE] and request.mask == IMAGE
+    text, content_type = form({"model": "m"}, [("image", (None, b"text", None))])  # type: ignore[list-item]
+    with pytest.raises(ApiError) as info:
+        parse_edit_request(text, content_type, {}, False, multipart.Limits())
+    assert (info.value.status, info.value.param) == (400, "image")

@@ -114,6 +114,10 @@ def test_edit_parameters_are_the_ones_the_parser_accepts() -> None:
             if field.name in fields:
                 assert json_schema[field.name]["type"] == PROTO_TYPES[field.type], field.name
                 assert form_schema[field.name]["type"] == "string", field.name  # form text
+                if field.type == FieldDescriptor.TYPE_DOUBLE:  # text that float() reads
+                    number = re.compile(form_schema[field.name]["pattern"])
+                    assert all(number.match(text) for text in ("0.5", " 1 ", ".25", "-2e-3"))
+                    assert not any(number.match(text) for text in ("", "x", "1.2.3"))
     for path in ("/v1/images/edits", "/v1/images/variations"):
         content = DOCUMENT["paths"][path]["post"]["requestBody"]["content"]
         assert set(content) == {"multipart/form-data", "application/json"}
