@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiobotocore
 import boto3
+import botocore
 import orjson
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -33,7 +35,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from service import metrics
+from service import __version__, metrics
 from service.catalog import ModelCatalog, ModelEntry
 from service.config import Settings
 from service.errors import ApiError
@@ -56,6 +58,10 @@ ERROR_TABLE: Mapping[str, tuple[int, str]] = {
     "InternalServerException": (502, "upstream_error"),
     "ServiceUnavailableException": (503, "service_unavailable"),
 }
+USER_AGENT = (
+    f"bedrock-images/{__version__} aiobotocore/{aiobotocore.__version__} "
+    f"botocore/{botocore.__version__}"
+)
 CONTENT_FILTER_MARK = "blocked by our content filters"
 RETRY_HINT = "This is usually temporary: retry the request."
 
@@ -169,6 +175,9 @@ class Bedrock:
             "connect_timeout": settings.bedrock_connect_timeout_s,
             "read_timeout": settings.bedrock_read_timeout_s,
             "retries": {"mode": "standard", "total_max_attempts": settings.bedrock_max_attempts},
+            # A fixed User-Agent: botocore otherwise assembles its own twice per call, from a
+            # dozen components, a fifth of the CPU an InvokeModel call costs here.
+            "user_agent": USER_AGENT,
         }
         self._settings = settings
         self.router = RegionRouter(settings.aws_region, settings.bedrock_model_regions)
