@@ -26,8 +26,7 @@ from service.models import aliases
 from service.models.registry import all_edit_models, all_models
 from service.multipart import Limits
 from service.openai_edits import request_from_fields
-from service.openai_http import parse_request
-from service.parse_pool import BodyParser
+from service.parse_pool import BodyParser, generation_request
 from service.pipeline import MAX_EDIT_IMAGES, STORAGE_NOTICE, ImageEvent, Plan
 from service.storage import (
     CONTENT_TYPES,
@@ -287,7 +286,7 @@ def _tool_call(name: str, arguments: Mapping[str, Any]) -> ToolCall:
     try:
         fields = _fields(arguments)
         if name == TOOL_NAME:
-            return ToolCall(name, request=parse_request(json.dumps(fields).encode(), {}))
+            return ToolCall(name, request=generation_request(json.dumps(fields).encode(), {}))
         if any(_is_url(item) for key in ("image", "mask") for item in _listed(fields.get(key))):
             return ToolCall(name, fields=fields)  # the images are read from the bucket first
         return ToolCall(name, request=request_from_fields(fields, False))

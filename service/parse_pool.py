@@ -7,7 +7,10 @@ body, seconds for four at once; docs/edge.md has the figures). A body larger tha
 the worker as raw bytes over a pipe, written from a thread (the write releases the GIL; a
 pickled copy would hold it for 50 ms per 64 MiB), and what comes back is the parse function's
 result (the typed request: protobuf messages pickle as their serialized bytes) or the
-`ApiError` it raised. Workers run at a lower CPU priority, so on a busy machine the server's
+`ApiError` it raised. A generation request is also checked in the worker as the pipeline will
+check it (`Checks`: the same settings), so a large body the pipeline refuses (a prompt of
+megabytes, extras no model takes) comes back as its error alone instead of megabytes of
+parsed request. Workers run at a lower CPU priority, so on a busy machine the server's
 own requests come first. Smaller bodies are parsed where they are: a round trip to a worker
 would cost more than their parse.
 
@@ -26,12 +29,18 @@ import os
 import signal
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
+from types import MappingProxyType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from imagegen.v1 import images_pb2 as pb
+from service import openai_http
 from service.errors import ApiError
+from service.models import aliases
+from service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,50 @@ def worker_lost() -> ApiError:
     )
 
 
+@dataclass(frozen=True)
+class Checks:
+    """The settings the pipeline checks a request with, as plain data a worker can take."""
+
+    has_bucket: bool = False
+    default_model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_aliases: dict[str, dict[str, str]] | None = None  # endpoint -> model; None: built in
+
+    def pipeline(self) -> Pipeline:
+        """A pipeline for checking requests only: it has no Bedrock and no bucket to call."""
+        if self.model_aliases is not None:
+            aliases.use(aliases.parse_aliases(self.model_aliases))
+        defaults = {model: MappingProxyType(params)
+                    for model, params in self.default_model_params.items()}  # fmt: skip
+        bucket = _CheckingOnly() if self.has_bucket else None
+        return Pipeline(_CheckingOnly(), bucket, MappingProxyType(defaults))
+
+
+class _CheckingOnly:
+    """Stands in for Bedrock and the bucket in a worker's pipeline, which only checks."""
+
+    async def invoke(
+        self, model: str, body: Mapping[str, Any], options: Mapping[str, str]
+    ) -> dict[str, Any]:
+        raise RuntimeError("a parse worker does not call Bedrock")
+
+    async def put(self, data: bytes, output_format: str) -> str:
+        raise RuntimeError("a parse worker does not store images")
+
+
+# In a worker: the pipeline that checks generation requests (None in the server itself, whose
+# servicers check every request anyway).
+_checking: Pipeline | None = None
+
+
+def generation_request(body: bytes, headers: Mapping[str, str]) -> pb.ImageGenerationRequest:
+    """The typed request of a generation body (raises ApiError); in a worker also checked as
+    the pipeline will check it, so that a request it refuses travels back as its error."""
+    request = openai_http.parse_request(body, headers)
+    if _checking is not None:
+        _checking.prepare(request)
+    return request
+
+
 class WorkerLost(Exception):
     """The worker process went away during a parse."""
 
@@ -76,12 +129,12 @@ class WorkerLost(Exception):
 class _Worker:
     """One worker process and the pipe to it; used by one parse at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, checks: Checks) -> None:
         # spawn: a forked copy of a process running gRPC's threads is not safe to use.
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process: SpawnProcess = context.Process(
-            target=_serve, args=(child,), name="body-parser", daemon=True
+            target=_serve, args=(child, checks), name="body-parser", daemon=True
         )
         self.process.start()
         child.close()
@@ -112,8 +165,14 @@ class BodyParser:
     """Runs a parse function on a request body: inline when the body is small, else in a
     worker process (`workers` = 0: in a thread, where processes cannot be started)."""
 
-    def __init__(self, workers: int = 0, bytes_per_worker: int = WAITING_BYTES_PER_WORKER) -> None:
+    def __init__(
+        self,
+        workers: int = 0,
+        checks: Checks | None = None,
+        bytes_per_worker: int = WAITING_BYTES_PER_WORKER,
+    ) -> None:
         self._workers = workers
+        self._checks = checks or Checks()
         self._max_admitted = workers * bytes_per_worker
         self._seats = asyncio.Semaphore(max(workers, 1))  # one per worker process
         self._idle: list[_Worker] = []  # started with the first large body, then kept
@@ -136,7 +195,9 @@ class BodyParser:
         try:
             await self._seats.acquire()
             seat = [self._idle.pop()] if self._idle else []
-            call = asyncio.ensure_future(asyncio.to_thread(_call, seat, function, body, args))
+            call = asyncio.ensure_future(
+                asyncio.to_thread(_call, seat, self._checks, function, body, args)
+            )
             call.add_done_callback(lambda done: self._leave(seat, done))
             # Shielded: if the client goes away, the worker still finishes this parse (and
             # is handed back) before it takes the next one.
@@ -164,16 +225,24 @@ class BodyParser:
             await asyncio.to_thread(worker.stop)
 
 
-def _call(seat: list[_Worker], function: Callable[..., T], body: bytes, args: tuple[Any, ...]) -> T:
+def _call(
+    seat: list[_Worker],
+    checks: Checks,
+    function: Callable[..., T],
+    body: bytes,
+    args: tuple[Any, ...],
+) -> T:
     """In a thread: the parse in the seat's worker, started first if the seat is empty."""
     if not seat:
-        seat.append(_Worker())
+        seat.append(_Worker(checks))
     result: T = seat[0].call(function, body, args)
     return result
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, checks: Checks) -> None:
     """A worker's life: parse bodies until the server closes the pipe (or goes away)."""
+    global _checking
+    _checking = checks.pipeline()
     # Ctrl-C reaches the whole process group: the server, not its workers, decides when
     # they stop. And a worker never outlives the server, even one killed outright.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

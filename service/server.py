@@ -26,7 +26,7 @@ from service.ledger import Ledger, RedisLedger, SqliteLedger
 from service.limits import Counters, LocalCounters, RedisCounters
 from service.models import aliases
 from service.models.registry import check_default_params
-from service.parse_pool import BodyParser
+from service.parse_pool import BodyParser, Checks
 from service.pipeline import Pipeline
 from service.servicers import (
     ImageGenerationServicer,
@@ -105,8 +105,14 @@ class ImageServer:
             PriceTable(settings.image_prices),
             settings.bedrock_max_in_flight or 4 * settings.bedrock_max_concurrency,
         )
-        # Large bodies are parsed in worker processes, started with the first one.
-        self.parser = BodyParser(settings.parse_workers)
+        # Large bodies are parsed in worker processes, started with the first one; they check
+        # generation requests with the pipeline's settings.
+        checks = Checks(
+            has_bucket=store is not None,
+            default_model_params={m: dict(p) for m, p in settings.default_model_params.items()},
+            model_aliases={name: dict(a.targets) for name, a in settings.model_aliases.items()},
+        )
+        self.parser = BodyParser(settings.parse_workers, checks)
         pb_grpc.add_ImageGenerationServicer_to_server(
             ImageGenerationServicer(
                 pipeline, admission, settings.sse_keepalive_s, self.drain.stopping, self.parser

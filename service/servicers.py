@@ -26,7 +26,7 @@ from service.catalog import ModelCatalog
 from service.errors import ApiError
 from service.interceptors import current_call, record_error, record_status
 from service.ledger import Ledger
-from service.parse_pool import PARSE_INLINE_BYTES, BodyParser
+from service.parse_pool import PARSE_INLINE_BYTES, BodyParser, generation_request
 from service.pipeline import Event, ImageEvent, PartialImageEvent, Pipeline, Plan
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServicer):
     async def GenerateHttp(self, request: httpbody_pb2.HttpBody, context: Context) -> HttpStream:
         headers = request_headers(context)
         try:
-            typed = await self._parser.parse(openai_http.parse_request, request.data, headers)
+            typed = await self._parser.parse(generation_request, request.data, headers)
             plan = await prepared(self._pipeline, typed)
             await self._admission.admit(plan)
         except Exception as exc:

@@ -16,7 +16,8 @@ import pytest
 
 from service import mcp, multipart, openai_edits, openai_http
 from service.errors import ApiError
-from service.parse_pool import PARSE_INLINE_BYTES, BodyParser
+from service.parse_pool import PARSE_INLINE_BYTES, BodyParser, Checks, generation_request
+from service.pipeline import Pipeline
 
 MODEL = "stability.stable-image-core-v1:1"
 PAD = "p" * (PARSE_INLINE_BYTES + 1)  # makes any body large
@@ -178,3 +179,31 @@ def test_close_stops_the_workers() -> None:
 def test_small_bodies_are_parsed_here_large_ones_elsewhere(parser: BodyParser) -> None:
     assert in_worker(parser, process_id, b"{}") == os.getpid()
     assert in_worker(parser, process_id, PAD.encode()) != os.getpid()
+
+
+CHECKED = [
+    large({"model": MODEL, "prompt": "x" * 20_000}),  # longer than the model takes
+    large({"model": MODEL, "prompt": "a fox", "values": ["v"] * 1000}),  # an extra it refuses
+    large({"model": MODEL, "prompt": "a fox", "response_format": "url"}),  # no bucket here
+    large({"model": "gpt-image-1", "prompt": "a fox", "n": 11}),
+    large({"model": "gpt-image-1", "prompt": "a fox"}, b',"seed": 7'),  # accepted
+]
+
+
+@pytest.mark.parametrize("body", CHECKED, ids=range(len(CHECKED)))
+def test_a_worker_refuses_a_generation_as_the_pipeline_does(body: bytes) -> None:
+    pipeline = Pipeline(None, None, {})  # type: ignore[arg-type]  # checks only
+
+    def in_server() -> Any:
+        request = openai_http.parse_request(body, {})
+        pipeline.prepare(request)
+        return request
+
+    async def in_a_worker() -> Any:
+        parser = BodyParser(workers=1, checks=Checks())
+        try:
+            return await parser.parse(generation_request, body, {})
+        finally:
+            await parser.close()
+
+    assert outcome(lambda: asyncio.run(in_a_worker())) == outcome(in_server)
