@@ -61,21 +61,21 @@ Parse = Callable[Concatenate[bytes, P], T]
 
 
 def busy() -> ApiError:
-    return ApiError(
-        503,
+    return _retry_shortly(
         "The server is reading too many large request bodies at once; retry shortly.",
-        code="server_busy",
-        headers={"retry-after": "1"},
+        "server_busy",
     )
 
 
 def worker_lost() -> ApiError:
-    return ApiError(
-        503,
+    return _retry_shortly(
         "The worker reading this request body stopped before it finished; retry the request.",
-        code="parse_worker_lost",
-        headers={"retry-after": "1"},
+        "parse_worker_lost",
     )
+
+
+def _retry_shortly(message: str, code: str) -> ApiError:
+    return ApiError(503, message, code=code, headers={"retry-after": "1"})
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ def test_defaults() -> None:
     settings = Settings.from_env(EMULATOR)
     assert (settings.grpc_port, settings.backend, settings.s3_bucket) == (50051, "emulator", "")
     assert settings.s3_url_expires_s == 3600
+    assert settings.parse_workers == 1
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,8 @@ def test_defaults() -> None:
      ({"AWS_S3_ACCELERATE": "maybe"}, "AWS_S3_ACCELERATE"),
      ({"IMAGES_BACKEND": "gcp"}, "IMAGES_BACKEND"),
      ({"DEFAULT_MODEL_PARAMS": "{not json"}, "DEFAULT_MODEL_PARAMS"),
-     ({"DEFAULT_MODEL_PARAMS": '{"m": 1}'}, "DEFAULT_MODEL_PARAMS")],
+     ({"DEFAULT_MODEL_PARAMS": '{"m": 1}'}, "DEFAULT_MODEL_PARAMS"),
+     ({"PARSE_WORKERS": "65"}, "PARSE_WORKERS"), ({"PARSE_WORKERS": "two"}, "PARSE_WORKERS")],
 )  # fmt: skip
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
