@@ -181,12 +181,18 @@ def test_small_bodies_are_parsed_here_large_ones_elsewhere(parser: BodyParser) -
     assert in_worker(parser, process_id, PAD.encode()) != os.getpid()
 
 
+def padded(fields: dict[str, Any], raw: bytes = b"") -> bytes:
+    """A JSON body over the inline limit by white space alone (no extra field)."""
+    body = json.dumps(fields).encode()
+    return (body[:-1] + raw + b"}" if raw else body) + b" " * PARSE_INLINE_BYTES
+
+
 CHECKED = [
-    large({"model": MODEL, "prompt": "x" * 20_000}),  # longer than the model takes
-    large({"model": MODEL, "prompt": "a fox", "values": ["v"] * 1000}),  # an extra it refuses
-    large({"model": MODEL, "prompt": "a fox", "response_format": "url"}),  # no bucket here
-    large({"model": "gpt-image-1", "prompt": "a fox", "n": 11}),
-    large({"model": "gpt-image-1", "prompt": "a fox"}, b',"seed": 7'),  # accepted
+    padded({"model": MODEL, "prompt": "x" * 20_000}),  # longer than the model takes
+    padded({"model": MODEL, "prompt": "a fox", "values": ["v"] * 1000}),  # an extra it refuses
+    padded({"model": MODEL, "prompt": "a fox", "response_format": "url"}),  # no bucket here
+    padded({"model": "gpt-image-1", "prompt": "a fox", "n": 11}),
+    padded({"model": "gpt-image-1", "prompt": "a fox"}, b',"seed": 7'),  # accepted
 ]
 
 
