@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -22,6 +23,9 @@ async def serve(settings: Settings) -> None:
         await server.start()
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
+    # What start-up made lives as long as the process: the collector's full passes need not
+    # walk it again (about 180,000 objects; a full pass took 130 ms, stalling every request).
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
