@@ -232,7 +232,10 @@ def _call(
     body: bytes,
     args: tuple[Any, ...],
 ) -> T:
-    """In a thread: the parse in the seat's worker, started first if the seat is empty."""
+    """In a thread: the parse in the seat's worker, started first if the seat is empty (or
+    its worker died while it waited for work)."""
+    if seat and not seat[0].process.is_alive():
+        seat.pop().stop()
     if not seat:
         seat.append(_Worker(checks))
     result: T = seat[0].call(function, body, args)

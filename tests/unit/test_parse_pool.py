@@ -122,6 +122,22 @@ def test_a_worker_that_dies_is_a_503_and_the_next_body_gets_a_new_one(
     assert in_worker(parser, len, PAD.encode()) == len(PAD)
 
 
+def test_a_worker_killed_while_idle_is_replaced_before_the_next_body(
+    parser: BodyParser,
+) -> None:
+    first = in_worker(parser, process_id, PAD.encode())
+    os.kill(first, signal.SIGKILL)
+    for _ in range(500):  # it is gone within milliseconds; at most 5 s
+        try:
+            os.kill(first, 0)
+        except ProcessLookupError:
+            break
+        if parser._idle and not parser._idle[0].process.is_alive():
+            break
+        time.sleep(0.01)
+    assert in_worker(parser, process_id, PAD.encode()) not in (first, os.getpid())
+
+
 def test_large_bodies_beyond_the_waiting_room_get_a_503(tmp_path: Path) -> None:
     release = tmp_path / "release"
     body = PAD.encode()
