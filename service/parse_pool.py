@@ -175,9 +175,22 @@ class BodyParser:
         self._checks = checks or Checks()
         self._max_admitted = workers * bytes_per_worker
         self._seats = asyncio.Semaphore(max(workers, 1))  # one per worker process
-        self._idle: list[_Worker] = []  # started with the first large body, then kept
+        self._idle: list[_Worker] = []  # started by start() or by a large body, then kept
         self._admitted = 0  # bytes of large bodies being parsed or waiting for a worker
         self._closed = False
+
+    async def start(self) -> None:
+        """Start the workers now, not with the first large body: a worker takes a few hundred
+        milliseconds to start (a fresh interpreter importing the service), which that body's
+        client would otherwise wait for. Each start holds a seat, so a body that arrives
+        meanwhile waits for that worker rather than starting one more."""
+        for _ in range(self._workers):
+            async with self._seats:
+                worker = await asyncio.to_thread(_Worker, self._checks)
+                if self._closed:
+                    await asyncio.to_thread(worker.stop)
+                    return
+                self._idle.append(worker)
 
     async def parse(
         self, function: Parse[P, T], body: bytes, *args: P.args, **kwargs: P.kwargs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
@@ -105,7 +106,7 @@ class ImageServer:
             PriceTable(settings.image_prices),
             settings.bedrock_max_in_flight or 4 * settings.bedrock_max_concurrency,
         )
-        # Large bodies are parsed in worker processes, started with the first one; they check
+        # Large bodies are parsed in worker processes, started once serving; they check
         # generation requests with the pipeline's settings.
         checks = Checks(
             has_bucket=store is not None,
@@ -113,6 +114,7 @@ class ImageServer:
             model_aliases={name: dict(a.targets) for name, a in settings.model_aliases.items()},
         )
         self.parser = BodyParser(settings.parse_workers, checks)
+        self._parser_started: asyncio.Task[None] | None = None
         pb_grpc.add_ImageGenerationServicer_to_server(
             ImageGenerationServicer(
                 pipeline, admission, settings.sse_keepalive_s, self.drain.stopping, self.parser
@@ -157,6 +159,8 @@ class ImageServer:
                 ) from None
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # In the background: serving does not wait for them, a large body does.
+        self._parser_started = asyncio.create_task(self.parser.start())
         if not self.settings.api_keys:
             log.warning(
                 "NO API KEYS CONFIGURED: anyone who reaches this service can generate images "
@@ -177,6 +181,8 @@ class ImageServer:
         await self.health.enter_graceful_shutdown()
         finished = await self.drain.drain(self.settings.drain_grace_s)
         await self.server.stop(0 if finished else 1.0)
+        if self._parser_started is not None:
+            await self._parser_started
         await self.parser.close()
         await self.bedrock.close()
         if self.redis is not None:

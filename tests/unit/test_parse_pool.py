@@ -229,3 +229,18 @@ def test_a_worker_refuses_a_generation_as_the_pipeline_does(body: bytes) -> None
             await parser.close()
 
     assert outcome(lambda: asyncio.run(in_a_worker())) == outcome(in_server)
+
+
+def test_start_readies_every_worker_before_the_first_large_body() -> None:
+    async def scenario() -> tuple[int, bool, int]:
+        parser = BodyParser(workers=2)
+        await parser.start()
+        started = [worker.process for worker in parser._idle]
+        alive = all(process.is_alive() for process in started)
+        assert await parser.parse(len, PAD.encode()) == len(PAD)
+        # The parse used a started worker: none was added.
+        reused = {worker.process.pid for worker in parser._idle} == {p.pid for p in started}
+        await parser.close()
+        return len(started), alive and reused, sum(p.is_alive() for p in started)
+
+    assert asyncio.run(scenario()) == (2, True, 0)
