@@ -122,3 +122,32 @@ def test_header_size_reads_png_and_jpeg_headers_and_gives_up_on_a_long_webp() ->
 def test_header_size_of_something_that_is_not_an_image_is_none() -> None:
     assert imaging.header_size(base64.b64encode(b"not an image").decode()) is None
     assert imaging.header_size("%%% not base64") is None
+
+
+def test_a_multi_megabyte_answer_goes_out_in_whole_chunks(
+    recorded: tuple[Pipeline, RecordingInvoker],
+) -> None:
+    pipeline, _ = recorded
+    plan, events = run(pipeline, model=TITAN_V2, prompt="a fox", size="1024x1024",
+                       response_format="b64_json")  # fmt: skip
+    big = base64.b64encode(os.urandom(3 * openai_http.CHUNK_BYTES)).decode()  # 4 MiB of text
+    images = [
+        only_image(events),
+        ImageEvent(index=1, image=imaging.EncodedImage("png", 1024, 1024, b64=big), url=""),
+    ]
+    chunks = list(openai_http.response_json(plan, images))
+    assert len(chunks) == 5
+    assert all(len(chunk) == openai_http.CHUNK_BYTES for chunk in chunks[:-1])
+    assert 0 < len(chunks[-1]) <= openai_http.CHUNK_BYTES
+    answer = json.loads(b"".join(chunks))
+    assert [item["b64_json"] for item in answer["data"]] == [images[0].b64, big]
+    assert answer["usage"]["output_tokens"] == 2
+
+
+def test_a_png_whose_header_is_broken_has_no_header_size() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 32)).save(out, "PNG")
+    png = bytearray(out.getvalue())
+    assert imaging.header_size(base64.b64encode(png).decode()) == (64, 32)
+    png[20] ^= 1  # the height, now disagreeing with the chunk's CRC
+    assert imaging.header_size(base64.b64encode(bytes(png)).decode()) is None
