@@ -6,13 +6,14 @@ point at it and download the stored object, as they would from AWS.
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 
-if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
+# moto takes about a second to import; only start() needs it.
+START_TIMEOUT_S = 30.0
 
 
 class LocalS3:
@@ -27,7 +28,7 @@ class LocalS3:
         self.port = port  # the bound port once started (port 0 picks a free one)
         self.bucket = bucket
         self.region = region
-        self._server: ThreadedMotoServer | None = None
+        self._server: Any = None  # moto's ThreadedMotoServer once started
 
     @property
     def url(self) -> str:
@@ -36,11 +37,7 @@ class LocalS3:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalS3:
-        # Imported here: moto takes about a second to import, and only this needs it.
-        from moto.server import ThreadedMotoServer
-
-        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        server.start()
+        server = _bounded_moto_server(self.host, self.port)
         self._server = server
         self.port = server.get_host_and_port()[1]
         self.client().create_bucket(Bucket=self.bucket)
@@ -71,3 +68,31 @@ class LocalS3:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _bounded_moto_server(host: str, port: int) -> Any:
+    """moto's threaded server, started or failed within START_TIMEOUT_S.
+
+    moto's own start() waits, without a bound, for its thread to bind the port; when the bind
+    fails (a port taken between choosing it and binding it, as parallel tests may do) the
+    thread exits and start() would wait forever."""
+    from moto.server import ThreadedMotoServer
+
+    failures: list[BaseException] = []
+
+    class Server(ThreadedMotoServer):  # type: ignore[misc]  # moto ships no type hints
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except BaseException as exc:  # werkzeug exits (SystemExit) when the port is taken
+                failures.append(exc)
+                self._server_ready_event.set()
+
+    server = Server(ip_address=host, port=port, verbose=False)
+    starting = threading.Thread(target=server.start, daemon=True)
+    starting.start()
+    starting.join(START_TIMEOUT_S)
+    if failures or starting.is_alive():
+        reason = "did not start in time" if not failures else f"could not listen ({failures[0]!r})"
+        raise RuntimeError(f"local S3 on {host}:{port} {reason}; is the port in use?")
+    return server
