@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -286,7 +286,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     "http.request.header.x-request-id": record.request_id,
                 },
             )
-            attached = otel_context.attach(trace.set_span_in_context(span))
+            attached: Token[otel_context.Context] | None = otel_context.attach(
+                trace.set_span_in_context(span)
+            )
             failure: BaseException | None = None
             try:
                 try:
@@ -307,6 +309,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     if not reply.metadata_sent:
                         await reply.send_initial_metadata()
                     yield message
+            except GeneratorExit:
+                # gRPC stopped reading at a yield: the client left while a message was being
+                # written. The event loop closes this generator later from another task,
+                # whose context cannot detach the span's (it went with the RPC's task).
+                failure, attached = asyncio.CancelledError(), None
+                raise
             except BaseException as exc:
                 failure = exc  # CancelledError when the client went away
                 raise
@@ -319,7 +327,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                         log.exception("clean-up after %s failed", method)
                 observe(record, self._log_prompts)
                 end_span(span, record)
-                otel_context.detach(attached)
+                if attached is not None:
+                    otel_context.detach(attached)
 
         return grpc.unary_stream_rpc_method_handler(
             intercepted,

@@ -201,6 +201,7 @@ class LocalStack:
         while True:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as answer:
+                    answer.read()  # the whole answer: leaving early would cancel the call
                     if answer.status == 200:
                         return
             except urllib.error.HTTPError as refused:
