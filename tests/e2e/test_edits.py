@@ -210,6 +210,12 @@ def test_sd35_image_to_image_keeps_the_input_size(client: openai.OpenAI) -> None
     assert changed_inside(source, edited, (0, 0, 320, 256))
 
 
+# The openai SDK marks create_variation deprecated (OpenAI serves it for DALL·E 2 only); this
+# service still serves /v1/images/variations, and clients still call it.
+SDK_DEPRECATES_VARIATIONS = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+
+
+@SDK_DEPRECATES_VARIATIONS
 def test_create_variation_with_nova_and_n(client: openai.OpenAI) -> None:
     result = client.images.create_variation(
         model=NOVA,
@@ -222,6 +228,7 @@ def test_create_variation_with_nova_and_n(client: openai.OpenAI) -> None:
     assert {decode(item.b64_json).size for item in result.data} == {(512, 512)}
 
 
+@SDK_DEPRECATES_VARIATIONS
 def test_create_variation_with_sd35_and_a_prompt_in_extra_body(client: openai.OpenAI) -> None:
     source = photo((320, 256))
     result = client.images.create_variation(
