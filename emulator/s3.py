@@ -12,7 +12,6 @@ from typing import Any
 
 import boto3
 
-# moto takes about a second to import; only start() needs it.
 START_TIMEOUT_S = 30.0
 
 
@@ -76,7 +75,7 @@ def _bounded_moto_server(host: str, port: int) -> Any:
     moto's own start() waits, without a bound, for its thread to bind the port; when the bind
     fails (a port taken between choosing it and binding it, as parallel tests may do) the
     thread exits and start() would wait forever."""
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # here: it takes about a second to import
 
     failures: list[BaseException] = []
 
@@ -93,6 +92,6 @@ def _bounded_moto_server(host: str, port: int) -> Any:
     starting.start()
     starting.join(START_TIMEOUT_S)
     if failures or starting.is_alive():
-        reason = "did not start in time" if not failures else f"could not listen ({failures[0]!r})"
+        reason = f"could not listen ({failures[0]!r})" if failures else "did not start in time"
         raise RuntimeError(f"local S3 on {host}:{port} {reason}; is the port in use?")
     return server
