@@ -20,10 +20,12 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import grpc
 import httpx
 from aiobotocore.session import get_session
@@ -159,9 +161,59 @@ async def closed_loop(calls: list[Call], seconds: float) -> dict[str, float]:
     return summary(latencies, time.perf_counter() - started, errors)
 
 
+def threaded_loop(call: Callable[[], object], clients: int, seconds: float) -> dict[str, float]:
+    """`clients` threads calling `call` back to back for `seconds`, after a warm-up call each:
+    how a program using boto3 (a blocking client) runs concurrent calls."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[int] = [0] * clients
+
+    def caller(number: int, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                call()
+            except Exception:  # a failed call is counted, not timed
+                errors[number] += 1
+                continue
+            latencies[number].append(time.perf_counter() - started)
+
+    with ThreadPoolExecutor(max_workers=clients) as threads:
+        list(threads.map(lambda _: call(), range(clients)))
+        started = time.perf_counter()
+        list(threads.map(caller, range(clients), [started + seconds] * clients))
+        elapsed = time.perf_counter() - started
+    return summary([t for each in latencies for t in each], elapsed, sum(errors))
+
+
+def boto3_floor(command: dict[str, Any]) -> dict[str, float]:
+    """The issue's floor: boto3 `invoke_model` straight to the emulator, one thread a caller."""
+    clients = command["clients"]
+    config = Config(max_pool_connections=clients, retries={"max_attempts": 1}, read_timeout=120)
+    bedrock = boto3.session.Session().client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=command["emulator"],
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=config,
+    )
+    body = bedrock_body()
+
+    def invoke() -> None:
+        answer = bedrock.invoke_model(modelId=MODEL, body=body, contentType="application/json")
+        answer["body"].read()
+
+    try:
+        return threaded_loop(invoke, clients, command["seconds"])
+    finally:
+        bedrock.close()
+
+
 async def measure(command: dict[str, Any]) -> dict[str, Any]:
     path, clients, seconds = command["path"], command["clients"], command["seconds"]
-    if path == "floor":
+    if path == "boto3":
+        return await asyncio.to_thread(boto3_floor, command)
+    if path == "aiobotocore":
         config = Config(max_pool_connections=clients, retries={"max_attempts": 1}, read_timeout=120)
         session = get_session()
         async with session.create_client(

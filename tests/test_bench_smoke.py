@@ -32,11 +32,11 @@ def test_bench_writes_results(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "results.json").read_text())
     assert {"when", "commit", "machine", "settings", "results", "targets"} <= set(report)
     cell = report["results"]["cells"]["4kb_c1"]
-    assert set(cell) == {"floor", "http", "grpc"}
+    assert set(cell) == {"boto3", "aiobotocore", "http", "grpc"}
     for figures in cell.values():
         assert {"requests", "errors", "rps", "p50_ms", "p99_ms"} <= set(figures)
     assert {"startup_s", "streams", "rss_mb_after"} <= set(report["results"])
     assert {"streams", "opened", "kept_alive", "rss_mb"} <= set(report["results"]["streams"])
     assert {"4kb_c1", "startup", "streams"} <= {target["cell"] for target in report["targets"]}
     markdown = (tmp_path / "results.md").read_text()
-    assert "| 4kb_c1 |" in markdown and "| target | bound | figure | met |" in markdown
+    assert "| 4kb_c1 |" in markdown and "| target | bound | figure (vs boto3) | met |" in markdown
