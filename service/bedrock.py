@@ -2,9 +2,10 @@
 Bedrock's error table.
 
 Image generations take seconds to minutes each, so InvokeModel runs on the event loop
-through aiobotocore (botocore's own signing, retries and error parsing over aiohttp): a call
-in flight costs a socket and a coroutine, not an OS thread, and cancelling it (the client
-went away) really aborts its HTTP request. The rare control-plane call stays on boto3, in a
+on an aiobotocore client (botocore's own signing, retries and error parsing over aiohttp),
+called through `service.invoke_model`, which skips botocore's per-call machinery: a call in
+flight costs a socket and a coroutine, not an OS thread, and cancelling it (the client went
+away) really aborts its HTTP request. The rare control-plane call stays on boto3, in a
 thread. Bedrock errors become `ApiError`s with the status an OpenAI client expects.
 """
 
@@ -42,6 +43,7 @@ from service.catalog import ModelCatalog, ModelEntry
 from service.config import Settings
 from service.errors import ApiError
 from service.interceptors import current_call, record_bedrock_request_id
+from service.invoke_model import InvokeModel
 from service.models.registry import all_edit_models, all_models, base_model_id
 from service.regions import RegionRouter
 
@@ -187,7 +189,7 @@ class Bedrock:
         self._control_config = Config(**options)
         # One client per region in use, each made on first use (the aiobotocore ones on the
         # loop that uses them: aiohttp sessions belong to one loop).
-        self._runtime: dict[str, Any] = {}
+        self._runtime: dict[str, InvokeModel] = {}
         self._runtime_exits: list[Any] = []
         self._runtime_lock = asyncio.Lock()
         self._control: dict[str, Any] = {}
@@ -213,7 +215,7 @@ class Bedrock:
         finally:
             probe.close()
 
-    async def _client(self, region: str) -> Any:
+    async def _invoker(self, region: str) -> InvokeModel:
         if region not in self._runtime:
             async with self._runtime_lock:
                 if region not in self._runtime:
@@ -222,7 +224,7 @@ class Bedrock:
                         config=self._runtime_config,
                         **self._client_args(region),
                     )
-                    self._runtime[region] = await context.__aenter__()
+                    self._runtime[region] = InvokeModel(await context.__aenter__())
                     self._runtime_exits.append(context.__aexit__)
         return self._runtime[region]
 
@@ -259,18 +261,11 @@ class Bedrock:
         self, model: str, body: Mapping[str, Any], options: BedrockOptions
     ) -> dict[str, Any]:
         region = self.router.region_for(model)
-        client = await self._client(region)
+        invoke_model = await self._invoker(region)
         try:
-            response = await client.invoke_model(
-                modelId=model,
-                body=json.dumps(body).encode(),
-                contentType="application/json",
-                accept="application/json",
-                **options,
-            )
-            record_bedrock_request_id(response["ResponseMetadata"].get("RequestId", ""))
-            async with response["body"] as stream:
-                payload = parse_answer(await stream.read())
+            answer = await invoke_model(model, json.dumps(body).encode(), options)
+            record_bedrock_request_id(answer.request_id)
+            payload = parse_answer(answer.body)
         except ClientError as exc:
             record_bedrock_request_id(exc.response.get("ResponseMetadata", {}).get("RequestId", ""))
             raise await self._refusal(exc, model, region) from exc
