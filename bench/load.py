@@ -186,18 +186,24 @@ def threaded_loop(call: Callable[[], object], clients: int, seconds: float) -> d
     return summary([t for each in latencies for t in each], elapsed, sum(errors))
 
 
+def client_settings(command: dict[str, Any]) -> dict[str, Any]:
+    """The Bedrock client settings of both direct paths: the emulator, one connection a
+    caller, no retries."""
+    config = Config(
+        max_pool_connections=command["clients"], retries={"max_attempts": 1}, read_timeout=120
+    )
+    return {
+        "region_name": "us-east-1",
+        "endpoint_url": command["emulator"],
+        "aws_access_key_id": "bench",
+        "aws_secret_access_key": "bench",
+        "config": config,
+    }
+
+
 def boto3_floor(command: dict[str, Any]) -> dict[str, float]:
     """The issue's floor: boto3 `invoke_model` straight to the emulator, one thread a caller."""
-    clients = command["clients"]
-    config = Config(max_pool_connections=clients, retries={"max_attempts": 1}, read_timeout=120)
-    bedrock = boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        endpoint_url=command["emulator"],
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=config,
-    )
+    bedrock = boto3.session.Session().client("bedrock-runtime", **client_settings(command))
     body = bedrock_body()
 
     def invoke() -> None:
@@ -205,7 +211,7 @@ def boto3_floor(command: dict[str, Any]) -> dict[str, float]:
         answer["body"].read()
 
     try:
-        return threaded_loop(invoke, clients, command["seconds"])
+        return threaded_loop(invoke, command["clients"], command["seconds"])
     finally:
         bedrock.close()
 
@@ -215,16 +221,8 @@ async def measure(command: dict[str, Any]) -> dict[str, Any]:
     if path == "boto3":
         return await asyncio.to_thread(boto3_floor, command)
     if path == "aiobotocore":
-        config = Config(max_pool_connections=clients, retries={"max_attempts": 1}, read_timeout=120)
-        session = get_session()
-        async with session.create_client(
-            "bedrock-runtime",
-            region_name="us-east-1",
-            endpoint_url=command["emulator"],
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-            config=config,
-        ) as bedrock:
+        settings = client_settings(command)
+        async with get_session().create_client("bedrock-runtime", **settings) as bedrock:
             body = bedrock_body()
 
             async def invoke() -> None:
